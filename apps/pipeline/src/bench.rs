@@ -1,0 +1,114 @@
+//! `pipeline bench`: throughput of the heavy paths, in images per second.
+
+use std::time::Instant;
+
+use anyhow::{Context, Result, ensure};
+use burn::module::Module;
+use burn::nn::loss::CrossEntropyLossConfig;
+use burn::optim::decay::WeightDecayConfig;
+use burn::optim::momentum::MomentumConfig;
+use burn::optim::{AdamConfig, GradientsParams, SgdConfig};
+use burn::tensor::{Device, Distribution, Int, Tensor, TensorData};
+use privatesnn_models::{Snn, SnnConfig, VggConfig};
+use privatesnn_neurons::PoissonEncoder;
+use serde::Serialize;
+
+use crate::cli::BenchArgs;
+
+/// One measured figure.
+#[derive(Debug, Serialize)]
+pub struct Measurement {
+    /// What was measured.
+    pub name: &'static str,
+    /// Images per second (batch / mean seconds per step).
+    pub images_per_s: f64,
+    /// Mean seconds per step.
+    pub seconds_per_step: f64,
+}
+
+fn time<F: FnMut() -> Result<()>>(iters: usize, mut step: F) -> Result<f64> {
+    step().context("warm-up step")?; // warm-up: kernels compiled, buffers allocated
+    let start = Instant::now();
+    for _ in 0..iters {
+        step()?;
+    }
+    Ok(start.elapsed().as_secs_f64() / iters as f64)
+}
+
+fn measure(name: &'static str, batch: usize, seconds: f64) -> Measurement {
+    let m = Measurement {
+        name,
+        images_per_s: batch as f64 / seconds,
+        seconds_per_step: seconds,
+    };
+    println!(
+        "{:<28} {:>10.2} img/s   {:>9.4} s/step",
+        m.name, m.images_per_s, m.seconds_per_step
+    );
+    m
+}
+
+fn finite(x: f32, what: &str) -> Result<()> {
+    ensure!(x.is_finite(), "{what} is not finite ({x})");
+    Ok(())
+}
+
+/// Runs the three measurements on `device`.
+pub fn bench(args: &BenchArgs, device: &Device) -> Result<Vec<Measurement>> {
+    ensure!(
+        args.batch > 0 && args.timesteps > 0 && args.iters > 0,
+        "batch, timesteps and iters must be > 0"
+    );
+    let cfg = VggConfig::vgg16(args.channels, args.size, 10).with_width(args.width);
+    cfg.validate().context("bench model")?;
+    let b = args.batch;
+    let shape = [b, args.channels, args.size, args.size];
+    let labels: Vec<i64> = (0..b as i64).map(|i| i % 10).collect();
+    println!(
+        "bench: VGG16 width {} input {}x{}x{} batch {b} T {} on {device:?}",
+        args.width, args.channels, args.size, args.size, args.timesteps
+    );
+    let mut out = Vec::new();
+
+    // ANN train step: forward, cross-entropy, backward, SGD (momentum 0.9, wd 5e-4).
+    let ad = device.clone().autodiff();
+    let mut ann = cfg.init(&ad);
+    let mut sgd = SgdConfig::new()
+        .with_momentum(Some(MomentumConfig::new().with_momentum(0.9)))
+        .with_weight_decay(Some(WeightDecayConfig::new(5e-4)))
+        .init();
+    let loss_fn = CrossEntropyLossConfig::new().init(&ad);
+    let x = Tensor::<4>::random(shape, Distribution::Uniform(-1.0, 1.0), &ad);
+    let y = Tensor::<1, Int>::from_data(TensorData::new(labels.clone(), [b]), &ad);
+    let s = time(args.iters, || {
+        let loss = loss_fn.forward(ann.forward(x.clone()), y.clone());
+        let grads = GradientsParams::from_grads(loss.backward(), &ann);
+        ann = sgd.step(1e-3, ann.clone(), grads);
+        finite(loss.into_scalar::<f32>(), "ANN loss")
+    })?;
+    out.push(measure("ann_train_step", b, s));
+
+    // SNN inference over T (no autodiff).
+    let snn_cfg = SnnConfig::new().with_timesteps(args.timesteps);
+    let snn = Snn::from_ann(cfg.init(device), &snn_cfg).valid();
+    let xi = Tensor::<4>::random(shape, Distribution::Uniform(-1.0, 1.0), device);
+    let mut enc = PoissonEncoder::new(0);
+    let s = time(args.iters, || {
+        let o = snn.forward(xi.clone(), &mut enc);
+        finite(o.logits.sum().into_scalar::<f32>(), "SNN logits")
+    })?;
+    out.push(measure("snn_inference", b, s));
+
+    // STBP step: SNN forward over T with autodiff, backward, Adam.
+    let mut snn = Snn::from_ann(cfg.init(&ad), &snn_cfg);
+    let mut adam = AdamConfig::new().init();
+    let s = time(args.iters, || {
+        let o = snn.forward(x.clone(), &mut enc);
+        let loss = loss_fn.forward(o.logits, y.clone());
+        let grads = GradientsParams::from_grads(loss.backward(), &snn);
+        snn = adam.step(1e-4, snn.clone(), grads);
+        finite(loss.into_scalar::<f32>(), "STBP loss")
+    })?;
+    out.push(measure("stbp_train_step", b, s));
+    Ok(out)
+}

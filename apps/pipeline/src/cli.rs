@@ -1,0 +1,80 @@
+//! Raw command-line arguments (validated into a run configuration in `run`).
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::device::DeviceArg;
+
+/// PrivateSNN: data-free ANN-to-SNN conversion and weight "encryption" against
+/// class leakage (Kim, Venkatesha, Panda, AAAI 2022).
+///
+/// Without a subcommand, runs every stage in order with the given config.
+#[derive(Parser, Debug)]
+#[command(name = "pipeline", version, about, long_about = None)]
+pub struct Cli {
+    /// Experiment config (TOML); missing fields take their defaults.
+    #[arg(long, global = true, default_value = "configs/quick.toml")]
+    pub config: PathBuf,
+    /// Compute device: flex (CPU, default), ndarray (CPU, deprecated upstream), wgpu (GPU).
+    #[arg(long, global = true, value_enum, default_value_t = DeviceArg::Flex)]
+    pub device: DeviceArg,
+    /// Output directory (default: runs/<config name>).
+    #[arg(long, global = true)]
+    pub out: Option<PathBuf>,
+    /// The stage to run.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// One stage of the experiment.
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Train the VGG ANN on the real training set.
+    /// Reads: the data set. Writes: <out>/ann.bpk (+ .json), checkpoints, metrics.
+    TrainAnn,
+    /// Generate class-similarity Dirichlet impressions from the trained ANN (data-free).
+    /// Reads: <out>/ann.bpk. Writes: <out>/synthetic/ (PNGs + labels), a PNG grid.
+    Synthesize,
+    /// Convert the ANN to an SNN by threshold balancing on synthetic or real data.
+    /// Reads: <out>/ann.bpk, <out>/synthetic/. Writes: <out>/snn.bpk (+ .json).
+    Convert,
+    /// Report the test accuracy of a saved ANN, or of an SNN over a list of timesteps.
+    /// Reads: a saved model and the test set. Writes: <out>/eval*.json, plots.
+    Evaluate,
+    /// Train the converted SNN on synthetic data with STBP ("encryption").
+    /// Reads: <out>/snn.bpk, <out>/synthetic/. Writes: <out>/snn-encrypted.bpk.
+    Encrypt,
+    /// Run both class-leakage attacks and FID against a model.
+    /// Reads: a saved model and the test set. Writes: attack image grids, a report.
+    Attack,
+    /// Spike rates and the energy estimate of ANN vs SNN.
+    /// Reads: saved models and the test set. Writes: <out>/energy.json, plots.
+    Energy,
+    /// Measure throughput (images/s) of the heavy paths on the chosen device.
+    /// Reads: nothing (random data). Writes: stdout and <out>/bench.json.
+    Bench(BenchArgs),
+}
+
+/// Arguments of `pipeline bench`.
+#[derive(Args, Debug, Clone)]
+pub struct BenchArgs {
+    /// Batch size of every measured step.
+    #[arg(long, default_value_t = 8)]
+    pub batch: usize,
+    /// Timesteps of the SNN inference and the STBP step.
+    #[arg(long, default_value_t = 10)]
+    pub timesteps: usize,
+    /// VGG16 width multiplier (1.0 = the paper's VGG16).
+    #[arg(long, default_value_t = 1.0)]
+    pub width: f64,
+    /// Input channels and size.
+    #[arg(long, default_value_t = 3)]
+    pub channels: usize,
+    /// Input height = width.
+    #[arg(long, default_value_t = 32)]
+    pub size: usize,
+    /// Timed repetitions per measurement (after one warm-up).
+    #[arg(long, default_value_t = 3)]
+    pub iters: usize,
+}

@@ -1,0 +1,21 @@
+//! `pipeline`: runs the PrivateSNN experiment, stage by stage or end to end.
+//! See `pipeline --help` and the README.
+
+mod bench;
+mod cli;
+mod config;
+mod device;
+mod run;
+
+use clap::Parser;
+
+fn main() -> std::process::ExitCode {
+    let cli = cli::Cli::parse();
+    match run::run(cli) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,75 @@
+//! Resolves the CLI into a run and dispatches to the stages.
+
+use std::path::PathBuf;
+
+use anyhow::{Context, Result, bail};
+use serde::Serialize;
+
+use crate::bench;
+use crate::cli::{Cli, Command};
+use crate::config::ExperimentConfig;
+use crate::device::DeviceArg;
+
+/// The validated configuration of one invocation.
+#[derive(Debug, Serialize)]
+pub struct RunConfig {
+    /// The experiment.
+    pub experiment: ExperimentConfig,
+    /// Device choice.
+    pub device: DeviceArg,
+    /// Where outputs land.
+    pub out: PathBuf,
+}
+
+fn resolve(cli: &Cli) -> Result<RunConfig> {
+    let experiment = ExperimentConfig::load(&cli.config)?;
+    let out = cli
+        .out
+        .clone()
+        .unwrap_or_else(|| PathBuf::from("runs").join(&experiment.name));
+    Ok(RunConfig {
+        experiment,
+        device: cli.device,
+        out,
+    })
+}
+
+fn write_json<T: Serialize>(path: &std::path::Path, value: &T) -> Result<()> {
+    let text = serde_json::to_string_pretty(value)?;
+    privatesnn_models::io::atomic_write(path, text.as_bytes())
+        .with_context(|| format!("writing {}", path.display()))
+}
+
+/// Entry point behind `main`.
+pub fn run(cli: Cli) -> Result<()> {
+    if let Some(Command::Bench(args)) = &cli.command {
+        let device = cli.device.device();
+        let results = bench::bench(args, &device).context("bench")?;
+        let out = cli
+            .out
+            .clone()
+            .unwrap_or_else(|| PathBuf::from("runs/bench"));
+        write_json(&out.join("bench.json"), &results)?;
+        println!("wrote {}", out.join("bench.json").display());
+        return Ok(());
+    }
+    let run = resolve(&cli)?;
+    write_json(&run.out.join("resolved-config.json"), &run)?;
+    let stage = match &cli.command {
+        None => "the end-to-end pipeline",
+        Some(Command::TrainAnn) => "train-ann",
+        Some(Command::Evaluate) => "evaluate",
+        Some(Command::Synthesize) => "synthesize",
+        Some(Command::Convert) => "convert",
+        Some(Command::Encrypt) => "encrypt",
+        Some(Command::Attack) => "attack",
+        Some(Command::Energy) => "energy",
+        Some(Command::Bench(_)) => unreachable!("handled above"),
+    };
+    bail!(
+        "stage `{stage}` is not implemented yet in this version (config {} validated, \
+         output dir {}); see the README's status table",
+        cli.config.display(),
+        run.out.display()
+    )
+}

@@ -1,0 +1,78 @@
+//! Backend equivalence (issue 3): a small VGG's ANN and SNN give the same
+//! numbers on flex, ndarray and wgpu.
+//!
+//! wgpu runs on whatever Vulkan/Metal adapter the machine has; in CI that is
+//! Mesa's lavapipe (software Vulkan on the CPU), which `.ci/run` installs.
+//! The test fails, rather than skips, when no adapter is found.
+
+use burn::module::Module;
+use burn::store::ModuleRecord;
+use burn::tensor::{Device, DeviceKind, Distribution, Tensor, TensorData, Tolerance};
+use privatesnn::models::{Snn, SnnConfig, Vgg, VggConfig};
+use privatesnn::neurons::PoissonEncoder;
+
+fn config() -> VggConfig {
+    VggConfig::new()
+        .with_in_channels(3)
+        .with_image_size(16)
+        .with_num_classes(5)
+        .with_arch("8,A,8,16,A".into())
+        .with_hidden(16)
+}
+
+/// The reference model on flex, copied to `device` through its record.
+fn copy_to(model: &Vgg, device: &Device) -> Vgg {
+    let bytes = model
+        .clone()
+        .into_record()
+        .into_bytes()
+        .expect("record bytes");
+    let record = ModuleRecord::from_bytes(bytes).expect("record");
+    config().init(device).load_record(record)
+}
+
+fn run(model: &Vgg, input: &TensorData, device: &Device) -> (TensorData, TensorData, Vec<f64>) {
+    let model = copy_to(model, device);
+    let x = Tensor::<4>::from_data(input.clone(), device);
+    let ann = model.forward(x.clone()).into_data();
+    let snn = Snn::from_ann(model, &SnnConfig::new().with_time_chunk(5))
+        .with_thresholds(&[0.4, 0.8, 0.8, 0.8]);
+    let out = snn.forward_timesteps(x, 25, &mut PoissonEncoder::new(3));
+    let spikes = out.spike_totals();
+    (ann, out.logits.into_data(), spikes)
+}
+
+#[test]
+fn flex_ndarray_and_wgpu_agree() {
+    let flex = Device::flex();
+    flex.seed(1);
+    let model = config().init(&flex);
+    let input =
+        Tensor::<4>::random([4, 3, 16, 16], Distribution::Uniform(-1.0, 1.0), &flex).into_data();
+    let (ann_ref, snn_ref, spikes_ref) = run(&model, &input, &flex);
+    assert!(
+        spikes_ref.iter().all(|&s| s > 0.0),
+        "every layer should fire: {spikes_ref:?}"
+    );
+
+    #[allow(deprecated)]
+    let others = [
+        ("ndarray", Device::ndarray()),
+        ("wgpu", Device::wgpu(DeviceKind::DefaultDevice)),
+    ];
+    for (name, device) in others {
+        let (ann, snn, spikes) = run(&model, &input, &device);
+        ann.assert_approx_eq::<f32>(&ann_ref, Tolerance::absolute(1e-4));
+        // Spikes are thresholded sums: a membrane within float rounding (~1e-6)
+        // of a threshold can fire on one backend and not another. Allow 0.1% of
+        // each layer's total, and check the logits with a matching tolerance.
+        for (l, (a, b)) in spikes.iter().zip(&spikes_ref).enumerate() {
+            assert!(
+                (a - b).abs() <= 1e-3 * b.max(1.0),
+                "{name}: layer {l} spikes {a} vs flex {b}"
+            );
+        }
+        snn.assert_approx_eq::<f32>(&snn_ref, Tolerance::absolute(5e-2));
+        println!("{name} ({device:?}): spike totals {spikes:?} (flex {spikes_ref:?})");
+    }
+}

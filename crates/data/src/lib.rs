@@ -1,0 +1,40 @@
+//! This crate provides the data sets of
+//! [privatesnn](https://github.com/privatesnn/privatesnn): readers of the
+//! real formats, with typed errors that name the file and the problem, and the
+//! transforms of the PrivateSNN code.
+//!
+//! - [`idx`]: IDX files (MNIST, Fashion-MNIST), raw or gzip;
+//!   [`read_mnist_split`] and [`fashion_mnist_dir`] (Debian path or a configured one).
+//! - [`read_cifar`]: CIFAR-10 / CIFAR-100 binary batches.
+//! - [`ImageSet`]: bytes `[N, C, H, W]` + labels.
+//! - [`normalize`] (mean 0.5, std 0.5), [`pad_images`] (28 → 32),
+//!   [`Augment`] (random crop with padding + horizontal flip), [`batch`] into
+//!   Burn tensors, and [`shuffled`] (deterministic by seed).
+//!
+//! # Example
+//!
+//! ```
+//! use privatesnn_data::{ImageSet, pad_images, batch};
+//! use burn::tensor::Device;
+//!
+//! let set = ImageSet { pixels: vec![255; 2 * 28 * 28], labels: vec![3, 1],
+//!                      channels: 1, height: 28, width: 28, num_classes: 10 };
+//! let padded = pad_images(&set, 2);
+//! let (x, y) = batch(&padded, &[0, 1], None, &Device::flex());
+//! assert_eq!(x.dims(), [2, 1, 32, 32]);
+//! assert_eq!(y.dims(), [2]);
+//! ```
+#![warn(missing_docs)]
+
+mod cifar;
+mod dataset;
+mod error;
+pub mod idx;
+mod mnist;
+mod transform;
+
+pub use cifar::{Cifar, read_cifar};
+pub use dataset::ImageSet;
+pub use error::DataError;
+pub use mnist::{FASHION_MNIST_DEBIAN_DIR, Split, fashion_mnist_dir, read_mnist_split};
+pub use transform::{Augment, batch, normalize, pad_images, shuffled};

@@ -310,6 +310,35 @@ mod tests {
     }
 
     #[test]
+    fn reset_gradient_known_values_attached_and_detached() {
+        // Two steps, θ = 1, triangle scale 1, I = [1.2, 0.5]:
+        // u1 = 1.2 → s1 = 1 (surrogate g1 = 1 - 0.2 = 0.8), u1' = 0.2; u2 = 0.7 → s2 = 0 (g2 = 0.7).
+        // ds2/dI1 = g2 · d(u1 - s1)/dI1 = 0.7 · (1 - 0.8) = 0.14 with the reset attached,
+        // and 0.7 · 1 = 0.7 with it detached. Spikes are the same either way.
+        let device = Device::flex().autodiff();
+        for (detach, want) in [(false, 0.14f32), (true, 0.7)] {
+            let lif = LifConfig::new().with_detach_reset(detach).init(&device);
+            let x = Tensor::<2>::from_floats([[1.2], [0.5]], &device).require_grad();
+            let (s, _) = lif.forward_seq(x.clone(), None);
+            let spikes = s.clone().into_data().try_to_vec::<f32>().unwrap();
+            assert_eq!(spikes, vec![1.0, 0.0]);
+            let grads = s.narrow(0, 1, 1).sum().backward();
+            let g = x
+                .grad(&grads)
+                .unwrap()
+                .into_data()
+                .try_to_vec::<f32>()
+                .unwrap();
+            assert!(
+                (g[0] - want).abs() < 1e-5,
+                "detach {detach}: dI1 {} vs {want}",
+                g[0]
+            );
+            assert!((g[1] - 0.7).abs() < 1e-5, "dI2 {}", g[1]);
+        }
+    }
+
+    #[test]
     fn with_threshold_replaces_value() {
         let lif = LifConfig::new().init(&dev()).with_threshold(0.25);
         assert!((lif.threshold_value() - 0.25).abs() < 1e-7);

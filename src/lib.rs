@@ -8,6 +8,9 @@
 //!   Poisson coding.
 //! - [`models`] (`privatesnn-models`): the VGG ANN and the SNN sharing its
 //!   weights, save/load.
+//! - [`data`] (`privatesnn-data`): data set readers, transforms, loaders.
+//! - [`synthesis`] (`privatesnn-synthesis`): data-free synthetic images.
+//! - [`conversion`] (`privatesnn-conversion`): threshold balancing, accuracy vs T.
 //!
 //! # Example
 //!
@@ -25,5 +28,8 @@
 //! ```
 #![warn(missing_docs)]
 
+pub use privatesnn_conversion as conversion;
+pub use privatesnn_data as data;
 pub use privatesnn_models as models;
 pub use privatesnn_neurons as neurons;
+pub use privatesnn_synthesis as synthesis;

@@ -8,8 +8,116 @@ use std::path::Path;
 
 use anyhow::{Context, Result, bail};
 use privatesnn_models::{SnnConfig, VggConfig};
-use serde::Serialize;
 use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+/// `[data]`: where the real data set comes from and how it is prepared.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DataSection {
+    /// `fashion-mnist`, `mnist`, `cifar10`, `cifar100` or `tiny-imagenet`.
+    pub dataset: String,
+    /// Directory of the files; empty = the default place (the Debian package
+    /// for Fashion-MNIST, `<cache>/<dataset>` otherwise).
+    pub dir: String,
+    /// Download Fashion-MNIST into the cache when it is not found.
+    pub download: bool,
+    /// Cache directory for downloads; empty = `$PRIVATESNN_CACHE` or `~/.cache/privatesnn`.
+    pub cache_dir: String,
+    /// Use only the first N training images (0 = all).
+    pub train_limit: usize,
+    /// Use only the first N test images (0 = all).
+    pub test_limit: usize,
+    /// Random-crop padding of the training augmentation (0 = no crop).
+    pub crop_pad: usize,
+    /// Random horizontal flips in training.
+    pub flip: bool,
+    /// Background threads of the data loader (0 = load in the training thread).
+    pub num_workers: usize,
+}
+
+impl Default for DataSection {
+    fn default() -> Self {
+        Self {
+            dataset: "fashion-mnist".into(),
+            dir: String::new(),
+            download: false,
+            cache_dir: String::new(),
+            train_limit: 0,
+            test_limit: 0,
+            crop_pad: 4,
+            flip: true,
+            num_workers: 1,
+        }
+    }
+}
+
+/// `[train]`: ANN training (PAPER-NOTES: SGD momentum 0.9, weight decay 5e-4,
+/// batch 256, lr 1e-2 divided by 10 at 40/60/80% of 90 epochs).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TrainSection {
+    /// Epochs.
+    pub epochs: usize,
+    /// Batch size.
+    pub batch_size: usize,
+    /// Initial learning rate.
+    pub lr: f64,
+    /// SGD momentum.
+    pub momentum: f64,
+    /// Weight decay.
+    pub weight_decay: f64,
+    /// Fractions of the epochs after which the learning rate is multiplied by `lr_gamma`.
+    pub lr_milestones: Vec<f64>,
+    /// Learning-rate factor at each milestone.
+    pub lr_gamma: f64,
+}
+
+impl Default for TrainSection {
+    fn default() -> Self {
+        Self {
+            epochs: 90,
+            batch_size: 256,
+            lr: 1e-2,
+            momentum: 0.9,
+            weight_decay: 5e-4,
+            lr_milestones: vec![0.4, 0.6, 0.8],
+            lr_gamma: 0.1,
+        }
+    }
+}
+
+impl DataSection {
+    fn validate(&self) -> Result<()> {
+        const KNOWN: [&str; 5] = [
+            "fashion-mnist",
+            "mnist",
+            "cifar10",
+            "cifar100",
+            "tiny-imagenet",
+        ];
+        if !KNOWN.contains(&self.dataset.as_str()) {
+            bail!("dataset `{}` is not one of {KNOWN:?}", self.dataset);
+        }
+        Ok(())
+    }
+}
+
+impl TrainSection {
+    fn validate(&self) -> Result<()> {
+        if self.epochs == 0 || self.batch_size == 0 {
+            bail!("epochs and batch_size must be positive");
+        }
+        if !(self.lr.is_finite() && self.lr > 0.0) {
+            bail!("lr must be a positive number, got {}", self.lr);
+        }
+        if !(0.0..1.0).contains(&self.momentum) || self.weight_decay < 0.0 {
+            bail!("momentum must be in [0, 1) and weight_decay >= 0");
+        }
+        if self.lr_milestones.iter().any(|m| !(0.0..=1.0).contains(m)) {
+            bail!("lr_milestones are fractions of the epochs, in [0, 1]");
+        }
+        Ok(())
+    }
+}
 
 /// A validated experiment configuration.
 #[derive(Debug, Clone, Serialize)]
@@ -22,9 +130,13 @@ pub struct ExperimentConfig {
     pub model: VggConfig,
     /// SNN simulation settings.
     pub snn: SnnConfig,
+    /// The real data set.
+    pub data: DataSection,
+    /// ANN training.
+    pub train: TrainSection,
 }
 
-const SECTIONS: [&str; 4] = ["name", "seed", "model", "snn"];
+const SECTIONS: [&str; 6] = ["name", "seed", "model", "snn", "data", "train"];
 
 /// Overlay the user's `table` on `default`, rejecting keys `default` lacks.
 fn section<T: Serialize + DeserializeOwned>(
@@ -78,11 +190,17 @@ impl ExperimentConfig {
         model.validate().context("[model]")?;
         let snn = section(SnnConfig::new(), table.get("snn"), "snn")?;
         snn.validate().context("[snn]")?;
+        let data = section(DataSection::default(), table.get("data"), "data")?;
+        data.validate().context("[data]")?;
+        let train = section(TrainSection::default(), table.get("train"), "train")?;
+        train.validate().context("[train]")?;
         Ok(Self {
             name,
             seed,
             model,
             snn,
+            data,
+            train,
         })
     }
 
@@ -134,6 +252,10 @@ mod tests {
         );
         let e = ExperimentConfig::parse("[model]\nimage_size = 28\n", "x").unwrap_err();
         assert!(format!("{e:#}").contains("image_size"), "{e:#}");
+        let e = ExperimentConfig::parse("[data]\ndataset = \"imagenet\"\n", "x").unwrap_err();
+        assert!(format!("{e:#}").contains("imagenet"), "{e:#}");
+        let e = ExperimentConfig::parse("[train]\nlr = -1.0\n", "x").unwrap_err();
+        assert!(format!("{e:#}").contains("lr must be"), "{e:#}");
         let e = ExperimentConfig::parse("[snn]\ntimesteps = \"many\"\n", "x").unwrap_err();
         assert!(format!("{e:#}").contains("[snn]"), "{e:#}");
     }

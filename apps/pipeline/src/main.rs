@@ -4,8 +4,10 @@
 mod bench;
 mod cli;
 mod config;
+mod datasets;
 mod device;
 mod run;
+mod train;
 
 use clap::Parser;
 

@@ -5,10 +5,10 @@ use std::path::PathBuf;
 use anyhow::{Context, Result, bail};
 use serde::Serialize;
 
-use crate::bench;
 use crate::cli::{Cli, Command};
 use crate::config::ExperimentConfig;
 use crate::device::DeviceArg;
+use crate::{bench, train};
 
 /// The validated configuration of one invocation.
 #[derive(Debug, Serialize)]
@@ -55,10 +55,25 @@ pub fn run(cli: Cli) -> Result<()> {
     }
     let run = resolve(&cli)?;
     write_json(&run.out.join("resolved-config.json"), &run)?;
+    let device = run.device.device();
+    let exp = &run.experiment;
     let stage = match &cli.command {
-        None => "the end-to-end pipeline",
-        Some(Command::TrainAnn) => "train-ann",
-        Some(Command::Evaluate) => "evaluate",
+        None => {
+            let acc = train::train_ann(exp, &device, &run.out)?;
+            println!("ANN test accuracy: {acc:.2}%");
+            eprintln!("later stages (synthesize, convert, ...) are not implemented yet");
+            return Ok(());
+        }
+        Some(Command::TrainAnn) => {
+            let acc = train::train_ann(exp, &device, &run.out)?;
+            println!("ANN test accuracy: {acc:.2}%");
+            return Ok(());
+        }
+        Some(Command::Evaluate) => {
+            let acc = train::evaluate_saved(exp, &device, &run.out)?;
+            println!("ANN test accuracy: {acc:.2}%");
+            return Ok(());
+        }
         Some(Command::Synthesize) => "synthesize",
         Some(Command::Convert) => "convert",
         Some(Command::Encrypt) => "encrypt",

@@ -22,6 +22,14 @@ pub enum DataError {
         /// What is wrong (bad magic, truncated, wrong count, label out of range, ...).
         reason: String,
     },
+    /// A download failed or its checksum did not match.
+    #[error("download of {url} failed: {reason}")]
+    Download {
+        /// What was being fetched.
+        url: String,
+        /// Why it failed.
+        reason: String,
+    },
     /// A data set could not be found; the message says how to get it.
     #[error("{what} not found: {hint}")]
     NotFound {

@@ -6,6 +6,10 @@
 //! - [`idx`]: IDX files (MNIST, Fashion-MNIST), raw or gzip;
 //!   [`read_mnist_split`] and [`fashion_mnist_dir`] (Debian path or a configured one).
 //! - [`read_cifar`]: CIFAR-10 / CIFAR-100 binary batches.
+//! - [`read_tiny_imagenet`]: the Tiny-ImageNet folder layout (JPEG).
+//! - [`read_png_folder`] / [`write_png_folder`]: PNGs + `labels.csv` (the
+//!   synthetic sets); [`write_grid`] for a picture of a set.
+//! - [`download`]: checksummed downloads into a cache, never a half-written file.
 //! - [`ImageSet`]: bytes `[N, C, H, W]` + labels.
 //! - [`normalize`] (mean 0.5, std 0.5), [`pad_images`] (28 → 32),
 //!   [`Augment`] (random crop with padding + horizontal flip), [`batch`] into
@@ -28,13 +32,20 @@
 
 mod cifar;
 mod dataset;
+pub mod download;
 mod error;
 pub mod idx;
+mod loader;
 mod mnist;
+mod png_folder;
+mod tiny_imagenet;
 mod transform;
 
 pub use cifar::{Cifar, read_cifar};
 pub use dataset::ImageSet;
 pub use error::DataError;
+pub use loader::{ImageBatch, ImageBatcher, ImageItem};
 pub use mnist::{FASHION_MNIST_DEBIAN_DIR, Split, fashion_mnist_dir, read_mnist_split};
+pub use png_folder::{LABELS_FILE, read_png_folder, save_png, write_grid, write_png_folder};
+pub use tiny_imagenet::read_tiny_imagenet;
 pub use transform::{Augment, batch, normalize, pad_images, shuffled};

@@ -208,7 +208,72 @@ impl Snn {
         timesteps: usize,
         encoder: &mut PoissonEncoder,
     ) -> SnnOutput {
-        assert!(timesteps > 0, "timesteps must be > 0");
+        let mut outs = self.forward_checkpoints(input, &[timesteps], encoder);
+        outs.pop().expect("one checkpoint")
+    }
+
+    /// One simulation up to the largest of `checkpoints`, reporting the output
+    /// at each of them: element `k` is what
+    /// [`forward_timesteps`](Self::forward_timesteps) would return after
+    /// `checkpoints[k]` steps of the same input spikes (logits = accumulated
+    /// output membrane / `checkpoints[k]`). This is how accuracy-versus-T
+    /// curves cost one simulation instead of one per T.
+    ///
+    /// # Panics
+    /// If `checkpoints` is empty, not strictly increasing, or starts at 0.
+    pub fn forward_checkpoints(
+        &self,
+        input: Tensor<4>,
+        checkpoints: &[usize],
+        encoder: &mut PoissonEncoder,
+    ) -> Vec<SnnOutput> {
+        let mut outs = Vec::with_capacity(checkpoints.len());
+        self.simulate(input, checkpoints, encoder, None, &mut |o| outs.push(o));
+        outs
+    }
+
+    /// The input current `W * s` of spiking layer `layer` (0-based: the convs,
+    /// then `fc1`) over `timesteps` steps, with the earlier layers spiking at
+    /// their current thresholds; later layers are not simulated.
+    ///
+    /// `sink` receives the currents chunk by chunk as `[T_c, N * features]`
+    /// (timestep-major). Threshold balancing (Algorithm 1) takes their max.
+    pub fn layer_currents(
+        &self,
+        input: Tensor<4>,
+        timesteps: usize,
+        layer: usize,
+        encoder: &mut PoissonEncoder,
+        sink: &mut dyn FnMut(Tensor<2>),
+    ) {
+        assert!(layer < self.neurons.len(), "layer {layer} out of range");
+        self.simulate(
+            input,
+            &[timesteps],
+            encoder,
+            Some((layer, sink)),
+            &mut |_| {},
+        );
+    }
+
+    /// The layer-major simulation behind the public forwards.
+    fn simulate(
+        &self,
+        input: Tensor<4>,
+        checkpoints: &[usize],
+        encoder: &mut PoissonEncoder,
+        mut probe: Option<(usize, &mut dyn FnMut(Tensor<2>))>,
+        emit: &mut dyn FnMut(SnnOutput),
+    ) {
+        assert!(
+            !checkpoints.is_empty() && checkpoints[0] > 0,
+            "timesteps must be > 0"
+        );
+        assert!(
+            checkpoints.windows(2).all(|w| w[0] < w[1]),
+            "checkpoints must increase"
+        );
+        let timesteps = *checkpoints.last().expect("non-empty");
         let [n, ..] = input.dims();
         let convs = self.ann.convs.len();
         let (conv_masks, fc_mask) = if self.dropout_active(&input) {
@@ -220,11 +285,11 @@ impl Snn {
         let mut fc_state: Option<LifState<3>> = None;
         let mut totals: Vec<Tensor<1>> = Vec::new();
         let mut fc_sum: Option<Tensor<2>> = None;
+        let mut next = 0;
 
         let mut start = 0;
-        let mut first = true;
-        while start < timesteps {
-            let tc = self.time_chunk.min(timesteps - start);
+        'chunks: while start < timesteps {
+            let tc = self.time_chunk.min(checkpoints[next] - start);
             start += tc;
             let spikes_in: Tensor<5> = encoder.encode(input.clone(), tc);
             let mut counts = vec![spikes_in.clone().abs().sum().detach()];
@@ -233,6 +298,12 @@ impl Snn {
             for i in 0..convs {
                 let cur = self.ann.convs[i].forward(x);
                 let [_, c, h, w] = cur.dims();
+                if let Some((layer, sink)) = probe.as_mut()
+                    && *layer == i
+                {
+                    sink(cur.reshape([tc, n * c * h * w]));
+                    continue 'chunks;
+                }
                 let cur: Tensor<5> = cur.reshape([tc, n, c, h, w]);
                 let (s, st) = self.neurons[i].forward_seq(cur, conv_states[i].take());
                 conv_states[i] = Some(st);
@@ -249,6 +320,12 @@ impl Snn {
             }
             let flat: Tensor<3> = x.reshape([tc as i64, n as i64, -1]);
             let cur = self.ann.fc1.forward(flat);
+            if let Some((_, sink)) = probe.as_mut() {
+                // The probe is fc1 (conv probes continued above).
+                let [_, _, f] = cur.dims();
+                sink(cur.reshape([tc, n * f]));
+                continue;
+            }
             let (s, st) = self.neurons[convs].forward_seq(cur, fc_state.take());
             fc_state = Some(st);
             counts.push(s.clone().sum().detach());
@@ -257,23 +334,24 @@ impl Snn {
                 None => s,
             };
             let summed: Tensor<2> = s.sum_dim(0).squeeze_dim(0);
-            fc_sum = Some(match fc_sum {
+            let acc = match fc_sum.take() {
                 Some(acc) => acc + summed,
                 None => summed,
-            });
-            totals = if first {
+            };
+            totals = if totals.is_empty() {
                 counts
             } else {
                 totals.into_iter().zip(counts).map(|(a, b)| a + b).collect()
             };
-            first = false;
-        }
-        let fc_sum = fc_sum.expect("at least one timestep");
-        let logits = self.ann.fc2.forward(fc_sum).div_scalar(timesteps as f64);
-        SnnOutput {
-            logits,
-            spikes: totals,
-            timesteps,
+            if start == checkpoints[next] {
+                emit(SnnOutput {
+                    logits: self.ann.fc2.forward(acc.clone()).div_scalar(start as f64),
+                    spikes: totals.clone(),
+                    timesteps: start,
+                });
+                next += 1;
+            }
+            fc_sum = Some(acc);
         }
     }
 
@@ -359,6 +437,52 @@ mod tests {
     fn spiking(snn: Snn) -> Snn {
         let n = snn.neurons.len();
         snn.with_thresholds(&vec![0.3; n])
+    }
+
+    #[test]
+    fn checkpoints_equal_separate_runs_of_the_same_spikes() {
+        let device = Device::flex();
+        let (ann, _) = tiny(&device);
+        let snn = spiking(Snn::from_ann(ann, &SnnConfig::new().with_time_chunk(4)));
+        let x = input(&device);
+        let outs = snn.forward_checkpoints(x.clone(), &[3, 7, 10], &mut PoissonEncoder::new(9));
+        assert_eq!(outs.len(), 3);
+        for (out, t) in outs.iter().zip([3, 7, 10]) {
+            let single = snn.forward_timesteps(x.clone(), t, &mut PoissonEncoder::new(9));
+            assert_eq!(out.timesteps, t);
+            assert_eq!(out.spike_totals(), single.spike_totals());
+            out.logits.clone().into_data().assert_approx_eq::<f32>(
+                &single.logits.into_data(),
+                burn::tensor::Tolerance::absolute(1e-5),
+            );
+        }
+    }
+
+    #[test]
+    fn layer_currents_are_the_weighted_input_spikes() {
+        let device = Device::flex();
+        let (ann, _) = tiny(&device);
+        let snn = spiking(Snn::from_ann(ann, &SnnConfig::new().with_time_chunk(2)));
+        let x = input(&device);
+        // Layer 0: conv0 of the Poisson spikes, all 5 steps.
+        let mut got = Vec::new();
+        snn.layer_currents(x.clone(), 5, 0, &mut PoissonEncoder::new(3), &mut |c| {
+            got.push(c)
+        });
+        assert_eq!(got.len(), 3); // chunks 2 + 2 + 1
+        let got: Tensor<2> = Tensor::cat(got, 0);
+        let spikes: Tensor<5> = PoissonEncoder::new(3).encode(x.clone(), 5);
+        let want = snn.ann.convs[0].forward(spikes.reshape([5 * 3, 2, 8, 8]));
+        let [_, c, h, w] = want.dims();
+        want.reshape([5, 3 * c * h * w])
+            .into_data()
+            .assert_approx_eq::<f32>(&got.into_data(), burn::tensor::Tolerance::absolute(1e-6));
+        // The fc1 current: [T, N * hidden].
+        let mut shapes = Vec::new();
+        snn.layer_currents(x, 5, 3, &mut PoissonEncoder::new(3), &mut |c| {
+            shapes.push(c.dims())
+        });
+        assert_eq!(shapes, vec![[2, 3 * 12], [2, 3 * 12], [1, 3 * 12]]);
     }
 
     #[test]

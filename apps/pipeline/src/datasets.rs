@@ -1,0 +1,125 @@
+//! The real data set named by `[data]`, prepared for the model of `[model]`.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use privatesnn_data::download::{
+    FASHION_MNIST_FILES, FASHION_MNIST_MIRRORS, default_cache_dir, fetch_files,
+};
+use privatesnn_data::{
+    Cifar, ImageSet, Split, fashion_mnist_dir, pad_images, read_cifar, read_mnist_split,
+    read_tiny_imagenet,
+};
+
+use crate::config::ExperimentConfig;
+
+fn configured_dir(dir: &str) -> Option<PathBuf> {
+    (!dir.is_empty()).then(|| PathBuf::from(dir))
+}
+
+/// Where Fashion-MNIST is: the configured or Debian directory, else (with
+/// `download = true`) the cache, downloading it there if needed.
+fn fashion_mnist(exp: &ExperimentConfig) -> Result<PathBuf> {
+    let data = &exp.data;
+    let found = fashion_mnist_dir(configured_dir(&data.dir).as_deref());
+    match found {
+        Ok(dir) => Ok(dir),
+        Err(e) => {
+            let cache = configured_dir(&data.cache_dir)
+                .unwrap_or_else(default_cache_dir)
+                .join("fashion-mnist");
+            if let Ok(dir) = fashion_mnist_dir(Some(&cache)) {
+                return Ok(dir);
+            }
+            if !data.download {
+                bail!(
+                    "{e}\n  or set `download = true` in [data] to fetch it (SHA-256 checked) into {}",
+                    cache.display()
+                );
+            }
+            let mirrors: Vec<String> = FASHION_MNIST_MIRRORS
+                .iter()
+                .map(|s| s.to_string())
+                .collect();
+            fetch_files(&cache, &FASHION_MNIST_FILES, &mirrors, |m| eprintln!("{m}"))
+                .context("downloading Fashion-MNIST")
+        }
+    }
+}
+
+fn need_dir(exp: &ExperimentConfig) -> Result<PathBuf> {
+    configured_dir(&exp.data.dir).with_context(|| {
+        format!(
+            "data set `{}` needs `dir` in [data] (no registry here ships it)",
+            exp.data.dataset
+        )
+    })
+}
+
+/// Read `split` of the configured data set, check it against `[model]`,
+/// pad it to the model's input size and apply the configured limit.
+pub fn load(exp: &ExperimentConfig, split: Split) -> Result<ImageSet> {
+    let set = match exp.data.dataset.as_str() {
+        "fashion-mnist" => read_mnist_split(&fashion_mnist(exp)?, split, 10)?,
+        "mnist" => read_mnist_split(&need_dir(exp)?, split, 10)?,
+        "cifar10" | "cifar100" => {
+            let kind = if exp.data.dataset == "cifar10" {
+                Cifar::Ten
+            } else {
+                Cifar::Hundred
+            };
+            let dir = need_dir(exp)?;
+            let names = match split {
+                Split::Train => kind.train_files(),
+                Split::Test => vec![kind.test_file()],
+            };
+            let paths: Vec<PathBuf> = names.iter().map(|n| dir.join(n)).collect();
+            let refs: Vec<&Path> = paths.iter().map(PathBuf::as_path).collect();
+            read_cifar(kind, &refs)?
+        }
+        "tiny-imagenet" => read_tiny_imagenet(&need_dir(exp)?, split, None)?,
+        other => bail!("unknown data set `{other}`"),
+    };
+    prepare(set, exp, split)
+}
+
+fn prepare(set: ImageSet, exp: &ExperimentConfig, split: Split) -> Result<ImageSet> {
+    let m = &exp.model;
+    if set.channels != m.in_channels {
+        bail!(
+            "{} has {} channel(s) but [model] in_channels = {}",
+            exp.data.dataset,
+            set.channels,
+            m.in_channels
+        );
+    }
+    if set.num_classes != m.num_classes {
+        bail!(
+            "{} has {} classes but [model] num_classes = {}",
+            exp.data.dataset,
+            set.num_classes,
+            m.num_classes
+        );
+    }
+    let set = if set.height == m.image_size && set.width == m.image_size {
+        set
+    } else if set.height == set.width
+        && set.height < m.image_size
+        && (m.image_size - set.height).is_multiple_of(2)
+    {
+        pad_images(&set, (m.image_size - set.height) / 2)
+    } else {
+        bail!(
+            "{} images are {}x{}, which cannot be padded to [model] image_size = {}",
+            exp.data.dataset,
+            set.height,
+            set.width,
+            m.image_size
+        );
+    };
+    let limit = match split {
+        Split::Train => exp.data.train_limit,
+        Split::Test => exp.data.test_limit,
+    };
+    Ok(if limit > 0 { set.take(limit) } else { set })
+}

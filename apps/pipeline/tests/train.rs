@@ -1,0 +1,196 @@
+//! `train-ann`, resume and `evaluate` on a small Fashion-MNIST-format data
+//! set the test writes (IDX files), with a small network.
+
+use std::path::Path;
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+fn pipeline() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_pipeline"))
+}
+
+fn idx(dims: &[usize], data: &[u8]) -> Vec<u8> {
+    let mut out = vec![0, 0, 0x08, dims.len() as u8];
+    for &d in dims {
+        out.extend_from_slice(&(d as u32).to_be_bytes());
+    }
+    out.extend_from_slice(data);
+    out
+}
+
+/// Class `c` is a bright vertical band at columns `2c+4..2c+6` over noise.
+fn write_split(dir: &Path, prefix: &str, n: usize, seed: u32) {
+    let mut pixels = Vec::with_capacity(n * 784);
+    let mut labels = Vec::with_capacity(n);
+    let mut s = seed.wrapping_mul(2_654_435_761).max(1);
+    for i in 0..n {
+        let c = i % 10;
+        labels.push(c as u8);
+        for _y in 0..28 {
+            for x in 0..28 {
+                s ^= s << 13;
+                s ^= s >> 17;
+                s ^= s << 5;
+                let noise = (s % 60) as u8;
+                pixels.push(if x >= 2 * c + 4 && x < 2 * c + 6 {
+                    200 + noise / 2
+                } else {
+                    noise
+                });
+            }
+        }
+    }
+    std::fs::write(
+        dir.join(format!("{prefix}-images-idx3-ubyte")),
+        idx(&[n, 28, 28], &pixels),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join(format!("{prefix}-labels-idx1-ubyte")),
+        idx(&[n], &labels),
+    )
+    .unwrap();
+}
+
+fn config(dir: &Path, data: &Path, epochs: usize) -> std::path::PathBuf {
+    let path = dir.join(format!("cfg{epochs}.toml"));
+    std::fs::write(
+        &path,
+        format!(
+            r#"name = "t"
+[model]
+in_channels = 1
+arch = "8,A,16,A"
+hidden = 32
+[data]
+dir = "{}"
+crop_pad = 0
+flip = false
+num_workers = 0
+[train]
+epochs = {epochs}
+batch_size = 32
+lr = 0.05
+lr_milestones = [0.8]
+"#,
+            data.display()
+        ),
+    )
+    .unwrap();
+    path
+}
+
+fn data_dir(root: &Path, n_train: usize) -> std::path::PathBuf {
+    let data = root.join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    write_split(&data, "train", n_train, 1);
+    write_split(&data, "t10k", 200, 2);
+    data
+}
+
+fn ok(out: &Output) -> String {
+    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+}
+
+fn accuracy(stdout: &str) -> f64 {
+    let line = stdout
+        .lines()
+        .find(|l| l.contains("test accuracy"))
+        .expect("accuracy line");
+    line.rsplit(' ')
+        .next()
+        .unwrap()
+        .trim_end_matches('%')
+        .parse()
+        .unwrap()
+}
+
+/// `pipeline --config <cfg> --out <out> <stage>`.
+fn stage(cfg: &Path, out: &Path, stage: &str) -> Command {
+    let mut c = pipeline();
+    c.arg("--config").arg(cfg).arg("--out").arg(out).arg(stage);
+    c
+}
+
+fn report(out: &Path) -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(out.join("train-ann.json")).unwrap()).unwrap()
+}
+
+#[test]
+fn trains_learns_saves_and_evaluates() {
+    let root = tempfile::tempdir().unwrap();
+    let data = data_dir(root.path(), 600);
+    let out = root.path().join("out");
+    let cfg = config(root.path(), &data, 3);
+    let stdout = ok(&stage(&cfg, &out, "train-ann").output().unwrap());
+    let acc = accuracy(&stdout);
+    assert!(acc > 80.0, "the band task is easy; got {acc}%");
+    assert!(out.join("ann.bpk").is_file() && out.join("ann.json").is_file());
+    let r = report(&out);
+    let epochs = r["epochs"].as_array().unwrap();
+    assert_eq!(epochs.len(), 3);
+    assert_eq!(epochs[2]["epoch"], 3);
+    assert!(epochs[0]["train_loss"].as_f64().unwrap() > epochs[2]["train_loss"].as_f64().unwrap());
+    assert_eq!(r["final_test_acc"].as_f64().unwrap(), acc);
+    // `evaluate` reloads the saved model and gets the same accuracy.
+    let stdout = ok(&stage(&cfg, &out, "evaluate").output().unwrap());
+    assert!((accuracy(&stdout) - acc).abs() < 1e-9);
+}
+
+#[test]
+fn a_killed_run_resumes_from_its_checkpoint() {
+    let root = tempfile::tempdir().unwrap();
+    let data = data_dir(root.path(), 3000);
+    let out = root.path().join("out");
+    let cfg = config(root.path(), &data, 4);
+    let mut child = stage(&cfg, &out, "train-ann")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let first = out.join("train-ann/checkpoint/scheduler-1.bpk");
+    let start = Instant::now();
+    while !first.exists() && start.elapsed() < Duration::from_secs(300) {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(first.exists(), "no checkpoint after the first epoch");
+    let resumed = stage(&cfg, &out, "train-ann").output().unwrap();
+    ok(&resumed);
+    let err = String::from_utf8_lossy(&resumed.stderr);
+    assert!(err.contains("resuming from checkpoint of epoch"), "{err}");
+    let epochs: Vec<u64> = report(&out)["epochs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["epoch"].as_u64().unwrap())
+        .collect();
+    assert_eq!(epochs, vec![1, 2, 3, 4]);
+    // No half-written checkpoint is left behind.
+    for e in std::fs::read_dir(out.join("train-ann/checkpoint")).unwrap() {
+        let name = e.unwrap().file_name().into_string().unwrap();
+        assert!(!name.ends_with(".part"), "{name}");
+    }
+}
+
+#[test]
+fn missing_data_says_how_to_get_it() {
+    let root = tempfile::tempdir().unwrap();
+    let cfg = config(root.path(), &root.path().join("nowhere"), 1);
+    let out = stage(&cfg, &root.path().join("o"), "train-ann")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("apt-get install -y dataset-fashion-mnist") && err.contains("download = true"),
+        "{err}"
+    );
+}

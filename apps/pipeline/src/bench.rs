@@ -11,6 +11,7 @@ use burn::optim::{AdamConfig, GradientsParams, SgdConfig};
 use burn::tensor::{Device, Distribution, Int, Tensor, TensorData};
 use privatesnn_models::{Snn, SnnConfig, VggConfig};
 use privatesnn_neurons::PoissonEncoder;
+use privatesnn_synthesis::{DirichletConfig, dirichlet_impressions};
 use serde::Serialize;
 
 use crate::cli::BenchArgs;
@@ -110,5 +111,30 @@ pub fn bench(args: &BenchArgs, device: &Device) -> Result<Vec<Measurement>> {
         finite(loss.into_scalar::<f32>(), "STBP loss")
     })?;
     out.push(measure("stbp_train_step", b, s));
+
+    // Data-free synthesis: Adam iterations on images against the frozen ANN,
+    // one image at a time (the authors' code) versus `batch` at once.
+    let frozen = cfg.init(device).valid().fork(&ad);
+    let model = |x| frozen.forward(x);
+    for (name, n) in [("synthesis_iter_batch1", 1), ("synthesis_iter_batched", b)] {
+        let config = DirichletConfig::new()
+            .with_per_class(n.div_ceil(10))
+            .with_batch_size(n)
+            .with_iterations(args.iters);
+        let start = Instant::now();
+        let set = dirichlet_impressions(
+            &model,
+            frozen.fc2.weight.val(),
+            [args.channels, args.size, args.size],
+            &config,
+            &ad,
+            |_, _| {},
+        )?;
+        let images = set.labels.len();
+        // Seconds per iteration per batch of `n` (all images, all iterations).
+        let per_batch_iter =
+            start.elapsed().as_secs_f64() / (args.iters * images.div_ceil(n)) as f64;
+        out.push(measure(name, n, per_batch_iter));
+    }
     Ok(out)
 }

@@ -37,11 +37,13 @@ pub enum Command {
     /// Reads: <out>/ann.bpk. Writes: <out>/synthetic/ (PNGs + labels), a PNG grid.
     Synthesize,
     /// Convert the ANN to an SNN by threshold balancing on synthetic or real data.
-    /// Reads: <out>/ann.bpk, <out>/synthetic/. Writes: <out>/snn.bpk (+ .json).
-    Convert,
+    /// Reads: <out>/ann.bpk, <out>/synthetic/ or the real training set.
+    /// Writes: <out>/snn-synthetic.bpk, <out>/snn-real.bpk (+ .json), convert-*.json.
+    Convert(ConvertArgs),
     /// Report the test accuracy of a saved ANN, or of an SNN over a list of timesteps.
-    /// Reads: a saved model and the test set. Writes: <out>/eval*.json, plots.
-    Evaluate,
+    /// Reads: <out>/ann.bpk or <out>/snn-*.bpk and the test set.
+    /// Writes: <out>/snn-accuracy.json, snn-accuracy.png, report.md (with --snn).
+    Evaluate(EvaluateArgs),
     /// Train the converted SNN on synthetic data with STBP ("encryption").
     /// Reads: <out>/snn.bpk, <out>/synthetic/. Writes: <out>/snn-encrypted.bpk.
     Encrypt,
@@ -54,6 +56,33 @@ pub enum Command {
     /// Measure throughput (images/s) of the heavy paths on the chosen device.
     /// Reads: nothing (random data). Writes: stdout and <out>/bench.json.
     Bench(BenchArgs),
+}
+
+/// Which data the thresholds are balanced on.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Source {
+    /// The synthetic images of `synthesize` (data-free, PrivateSNN).
+    Synthetic,
+    /// Real training images (the Sengupta et al. baseline).
+    Real,
+    /// Both, one SNN each.
+    Both,
+}
+
+/// Arguments of `pipeline convert`.
+#[derive(Args, Debug, Clone)]
+pub struct ConvertArgs {
+    /// Data to balance the thresholds on.
+    #[arg(long, value_enum, default_value_t = Source::Both)]
+    pub source: Source,
+}
+
+/// Arguments of `pipeline evaluate`.
+#[derive(Args, Debug, Clone)]
+pub struct EvaluateArgs {
+    /// Evaluate the converted SNNs over `[evaluate] timesteps` instead of the ANN.
+    #[arg(long)]
+    pub snn: bool,
 }
 
 /// Arguments of `pipeline bench`.

@@ -7,7 +7,9 @@
 use std::path::Path;
 
 use anyhow::{Context, Result, bail};
+use privatesnn_conversion::BalanceConfig;
 use privatesnn_models::{SnnConfig, VggConfig};
+use privatesnn_synthesis::DirichletConfig;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
@@ -85,6 +87,56 @@ impl Default for TrainSection {
     }
 }
 
+/// `[evaluate]`: SNN accuracy against timesteps, and the real-data conversion baseline.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EvalSection {
+    /// Timesteps at which SNN accuracy is read out (ascending; one simulation).
+    pub timesteps: Vec<usize>,
+    /// Use only the first N test images for SNN accuracy (0 = all).
+    pub test_images: usize,
+    /// Real training images for the real-data conversion (Sengupta baseline).
+    pub real_images: usize,
+    /// Percentile of the currents for the real-data conversion (100 = max,
+    /// as `[conversion]`; a lower one keeps deep layers firing when few real
+    /// images are used).
+    pub real_percentile: f64,
+    /// Batch size of SNN simulation and of conversion.
+    pub batch_size: usize,
+    /// Seed of the Poisson input during evaluation.
+    pub seed: u64,
+}
+
+impl Default for EvalSection {
+    fn default() -> Self {
+        Self {
+            timesteps: vec![25, 50, 100, 200, 500],
+            test_images: 0,
+            real_images: 1000,
+            real_percentile: 100.0,
+            batch_size: 100,
+            seed: 0,
+        }
+    }
+}
+
+impl EvalSection {
+    fn validate(&self) -> Result<()> {
+        if self.timesteps.is_empty()
+            || self.timesteps[0] == 0
+            || self.timesteps.windows(2).any(|w| w[0] >= w[1])
+        {
+            bail!("timesteps must be a non-empty, strictly increasing list of positive numbers");
+        }
+        if self.batch_size == 0 || self.real_images == 0 {
+            bail!("batch_size and real_images must be > 0");
+        }
+        if !(self.real_percentile > 0.0 && self.real_percentile <= 100.0) {
+            bail!("real_percentile must be in (0, 100]");
+        }
+        Ok(())
+    }
+}
+
 impl DataSection {
     fn validate(&self) -> Result<()> {
         const KNOWN: [&str; 5] = [
@@ -134,9 +186,25 @@ pub struct ExperimentConfig {
     pub data: DataSection,
     /// ANN training.
     pub train: TrainSection,
+    /// Data-free synthesis (`DirichletConfig` of privatesnn-synthesis).
+    pub synthesis: DirichletConfig,
+    /// Threshold balancing (`BalanceConfig` of privatesnn-conversion).
+    pub conversion: BalanceConfig,
+    /// SNN evaluation.
+    pub evaluate: EvalSection,
 }
 
-const SECTIONS: [&str; 6] = ["name", "seed", "model", "snn", "data", "train"];
+const SECTIONS: [&str; 9] = [
+    "name",
+    "seed",
+    "model",
+    "snn",
+    "data",
+    "train",
+    "synthesis",
+    "conversion",
+    "evaluate",
+];
 
 /// Overlay the user's `table` on `default`, rejecting keys `default` lacks.
 fn section<T: Serialize + DeserializeOwned>(
@@ -194,6 +262,12 @@ impl ExperimentConfig {
         data.validate().context("[data]")?;
         let train = section(TrainSection::default(), table.get("train"), "train")?;
         train.validate().context("[train]")?;
+        let synthesis = section(DirichletConfig::new(), table.get("synthesis"), "synthesis")?;
+        synthesis.validate().context("[synthesis]")?;
+        let conversion = section(BalanceConfig::new(), table.get("conversion"), "conversion")?;
+        conversion.validate().context("[conversion]")?;
+        let evaluate = section(EvalSection::default(), table.get("evaluate"), "evaluate")?;
+        evaluate.validate().context("[evaluate]")?;
         Ok(Self {
             name,
             seed,
@@ -201,6 +275,9 @@ impl ExperimentConfig {
             snn,
             data,
             train,
+            synthesis,
+            conversion,
+            evaluate,
         })
     }
 
@@ -256,6 +333,18 @@ mod tests {
         assert!(format!("{e:#}").contains("imagenet"), "{e:#}");
         let e = ExperimentConfig::parse("[train]\nlr = -1.0\n", "x").unwrap_err();
         assert!(format!("{e:#}").contains("lr must be"), "{e:#}");
+        let e = ExperimentConfig::parse("[synthesis]\nsimilarity = \"euclid\"\n", "x").unwrap_err();
+        assert!(format!("{e:#}").contains("[synthesis]"), "{e:#}");
+        let e = ExperimentConfig::parse("[evaluate]\ntimesteps = [50, 25]\n", "x").unwrap_err();
+        assert!(format!("{e:#}").contains("increasing"), "{e:#}");
+        let e = ExperimentConfig::parse("[conversion]\npercentile = 0.0\n", "x").unwrap_err();
+        assert!(format!("{e:#}").contains("percentile"), "{e:#}");
+        let c =
+            ExperimentConfig::parse("[synthesis]\nsimilarity = \"cosine-min-max\"\n", "x").unwrap();
+        assert_eq!(
+            c.synthesis.similarity,
+            privatesnn_synthesis::Similarity::CosineMinMax
+        );
         let e = ExperimentConfig::parse("[snn]\ntimesteps = \"many\"\n", "x").unwrap_err();
         assert!(format!("{e:#}").contains("[snn]"), "{e:#}");
     }

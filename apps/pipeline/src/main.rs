@@ -6,7 +6,9 @@ mod cli;
 mod config;
 mod datasets;
 mod device;
+mod plot;
 mod run;
+mod stages;
 mod train;
 
 use clap::Parser;

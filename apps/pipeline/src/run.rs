@@ -5,10 +5,11 @@ use std::path::PathBuf;
 use anyhow::{Context, Result, bail};
 use serde::Serialize;
 
+use crate::cli::Source;
 use crate::cli::{Cli, Command};
 use crate::config::ExperimentConfig;
 use crate::device::DeviceArg;
-use crate::{bench, train};
+use crate::{bench, stages, train};
 
 /// The validated configuration of one invocation.
 #[derive(Debug, Serialize)]
@@ -40,6 +41,15 @@ fn write_json<T: Serialize>(path: &std::path::Path, value: &T) -> Result<()> {
         .with_context(|| format!("writing {}", path.display()))
 }
 
+fn print_snn(r: &stages::SnnAccuracyReport) {
+    println!("ANN test accuracy: {:.2}%", r.ann_accuracy);
+    for (src, acc) in &r.snn {
+        for a in acc {
+            println!("SNN ({src}) T = {}: {:.2}%", a.timesteps, a.accuracy);
+        }
+    }
+}
+
 /// Entry point behind `main`.
 pub fn run(cli: Cli) -> Result<()> {
     if let Some(Command::Bench(args)) = &cli.command {
@@ -61,7 +71,13 @@ pub fn run(cli: Cli) -> Result<()> {
         None => {
             let acc = train::train_ann(exp, &device, &run.out)?;
             println!("ANN test accuracy: {acc:.2}%");
-            eprintln!("later stages (synthesize, convert, ...) are not implemented yet");
+            stages::synthesize(exp, &device, &run.out)?;
+            stages::convert(exp, &device, &run.out, Source::Both)?;
+            print_snn(&stages::evaluate_snn(exp, &device, &run.out)?);
+            eprintln!(
+                "report: {}; later stages (encrypt, attack, energy) are not implemented yet",
+                run.out.join("report.md").display()
+            );
             return Ok(());
         }
         Some(Command::TrainAnn) => {
@@ -69,13 +85,32 @@ pub fn run(cli: Cli) -> Result<()> {
             println!("ANN test accuracy: {acc:.2}%");
             return Ok(());
         }
-        Some(Command::Evaluate) => {
-            let acc = train::evaluate_saved(exp, &device, &run.out)?;
-            println!("ANN test accuracy: {acc:.2}%");
+        Some(Command::Evaluate(args)) => {
+            if args.snn {
+                print_snn(&stages::evaluate_snn(exp, &device, &run.out)?);
+            } else {
+                let acc = train::evaluate_saved(exp, &device, &run.out)?;
+                println!("ANN test accuracy: {acc:.2}%");
+            }
             return Ok(());
         }
-        Some(Command::Synthesize) => "synthesize",
-        Some(Command::Convert) => "convert",
+        Some(Command::Synthesize) => {
+            let r = stages::synthesize(exp, &device, &run.out)?;
+            println!(
+                "synthesized {} images at {:.2} img/s",
+                r.images, r.images_per_s
+            );
+            return Ok(());
+        }
+        Some(Command::Convert(args)) => {
+            for r in stages::convert(exp, &device, &run.out, args.source)? {
+                println!(
+                    "converted ({}): thresholds {:?}",
+                    r.source, r.balance.thresholds
+                );
+            }
+            return Ok(());
+        }
         Some(Command::Encrypt) => "encrypt",
         Some(Command::Attack) => "attack",
         Some(Command::Energy) => "energy",

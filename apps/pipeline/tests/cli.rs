@@ -66,12 +66,18 @@ fn bench_prints_throughput_and_writes_json() {
         "{text}\n{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    for name in ["ann_train_step", "snn_inference", "stbp_train_step"] {
+    for name in [
+        "ann_train_step",
+        "snn_inference",
+        "stbp_train_step",
+        "synthesis_iter_batch1",
+        "synthesis_iter_batched",
+    ] {
         assert!(text.contains(name) && text.contains("img/s"), "{text}");
     }
     let json: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(dir.path().join("bench.json")).unwrap())
             .unwrap();
-    assert_eq!(json.as_array().unwrap().len(), 3);
+    assert_eq!(json.as_array().unwrap().len(), 5);
     assert!(json[0]["images_per_s"].as_f64().unwrap() > 0.0);
 }

@@ -72,6 +72,18 @@ epochs = {epochs}
 batch_size = 32
 lr = 0.05
 lr_milestones = [0.8]
+[synthesis]
+per_class = 2
+batch_size = 20
+iterations = 30
+lr = 0.05
+[conversion]
+timesteps = 30
+[evaluate]
+timesteps = [5, 20, 80]
+test_images = 200
+real_images = 100
+batch_size = 50
 "#,
             data.display()
         ),
@@ -192,5 +204,61 @@ fn missing_data_says_how_to_get_it() {
     assert!(
         err.contains("apt-get install -y dataset-fashion-mnist") && err.contains("download = true"),
         "{err}"
+    );
+}
+
+#[test]
+fn synthesize_convert_and_evaluate_the_snn() {
+    let root = tempfile::tempdir().unwrap();
+    let data = data_dir(root.path(), 600);
+    let out = root.path().join("out");
+    let cfg = config(root.path(), &data, 3);
+    ok(&stage(&cfg, &out, "train-ann").output().unwrap());
+    let stdout = ok(&stage(&cfg, &out, "synthesize").output().unwrap());
+    assert!(stdout.contains("synthesized 20 images"), "{stdout}");
+    assert!(out.join("synthetic/labels.csv").is_file() && out.join("synthetic-grid.png").is_file());
+    ok(&stage(&cfg, &out, "convert").output().unwrap());
+    for src in ["synthetic", "real"] {
+        assert!(out.join(format!("snn-{src}.bpk")).is_file(), "{src}");
+        let r: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(out.join(format!("convert-{src}.json"))).unwrap(),
+        )
+        .unwrap();
+        assert_eq!(r["balance"]["thresholds"].as_array().unwrap().len(), 3);
+    }
+    let stdout = ok(&pipeline()
+        .arg("--config")
+        .arg(&cfg)
+        .arg("--out")
+        .arg(&out)
+        .args(["evaluate", "--snn"])
+        .output()
+        .unwrap());
+    assert!(stdout.contains("SNN (synthetic) T = 80"), "{stdout}");
+    let r: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("snn-accuracy.json")).unwrap())
+            .unwrap();
+    let ann = r["ann_accuracy"].as_f64().unwrap();
+    for curve in r["snn"].as_array().unwrap() {
+        let acc: Vec<f64> = curve[1]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a["accuracy"].as_f64().unwrap())
+            .collect();
+        assert_eq!(acc.len(), 3);
+        // Accuracy rises with T and approaches the ANN's.
+        assert!(acc[2] >= acc[0], "{curve}");
+        assert!(acc[2] >= ann - 10.0, "{curve} vs ANN {ann}");
+    }
+    assert!(
+        std::fs::read(out.join("snn-accuracy.png"))
+            .unwrap()
+            .starts_with(b"\x89PNG")
+    );
+    let md = std::fs::read_to_string(out.join("report.md")).unwrap();
+    assert!(
+        md.contains("| 80 |") && md.contains("snn-accuracy.png"),
+        "{md}"
     );
 }

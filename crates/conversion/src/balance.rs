@@ -297,6 +297,12 @@ mod tests {
         for (a, b) in snn.thresholds().iter().zip(&report.raw) {
             assert!((a - b).abs() < 1e-6);
         }
+        // Conversion touches only thresholds: re-conversion gives the ANN's logits exactly.
+        let x2 = Tensor::<4>::random([2, 2, 4, 4], Distribution::Uniform(-1.0, 1.0), &device);
+        snn.to_ann()
+            .forward(x2.clone())
+            .into_data()
+            .assert_eq(&ann.forward(x2).into_data(), true);
     }
 
     #[test]

@@ -11,7 +11,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use privatesnn_conversion::{
     AccuracyAtT, BalanceReport, accuracy_vs_timesteps, balance_thresholds,
 };
-use privatesnn_data::{ImageSet, Split, batch, read_png_folder, write_grid, write_png_folder};
+use privatesnn_data::{ImageSet, Split, batch, read_png_folder};
 use privatesnn_models::{Snn, Vgg, VggConfig, io as model_io};
 use privatesnn_synthesis::dirichlet_impressions;
 use serde::{Deserialize, Serialize};
@@ -111,13 +111,12 @@ pub fn synthesize(exp: &ExperimentConfig, device: &Device, out: &Path) -> Result
     progress.finish_and_clear();
     let images = set.to_image_set();
     let dir = out.join("synthetic");
-    write_png_folder(&dir, &images)?;
-    // A grid: up to 10 images of each class, one row per class.
-    let per_row = s.per_class.min(10);
-    let picks: Vec<usize> = (0..cfg.num_classes.min(20))
-        .flat_map(|c| (0..per_row).map(move |i| c * s.per_class + i))
-        .collect();
-    write_grid(&out.join("synthetic-grid.png"), &images, &picks, per_row, 2)?;
+    // PNGs + labels, and a grid of up to 10 images per class, one row per class.
+    set.save(
+        &dir,
+        Some(&out.join("synthetic-grid.png")),
+        s.per_class.min(10),
+    )?;
     let plain = ann.valid();
     let mut dominant = images.clone();
     dominant.labels = set

@@ -15,8 +15,9 @@
 //! - [`dirichlet_impressions`]: many images optimised at once with Adam to
 //!   the soft labels at a temperature ([`DirichletConfig`]).
 //! - [`class_impressions`]: maximise one logit per image, blur every few steps.
-//! - [`SyntheticSet::to_image_set`] quantises to 8 bits; write it with
-//!   `privatesnn_data::write_png_folder` and look at it with `write_grid`.
+//! - [`SyntheticSet::save`] writes the set as PNGs + `labels.csv` (readable
+//!   by `privatesnn_data::read_png_folder`) and a PNG grid to look at;
+//!   [`SyntheticSet::to_image_set`] quantises to 8 bits.
 //!
 //! # Example
 //!
@@ -36,6 +37,11 @@
 //!     .unwrap();
 //! assert_eq!(set.labels, vec![0, 0, 1, 1, 2, 2]);
 //! assert_eq!(set.to_image_set().pixels.len(), 6 * 32 * 32);
+//!
+//! let dir = tempfile::tempdir().unwrap();
+//! set.save(&dir.path().join("synthetic"), Some(&dir.path().join("grid.png")), 2).unwrap();
+//! let back = privatesnn_data::read_png_folder(&dir.path().join("synthetic"), 3).unwrap();
+//! assert_eq!(back.labels, set.labels);
 //! ```
 #![warn(missing_docs)]
 
@@ -97,6 +103,31 @@ pub struct SyntheticSet {
 }
 
 impl SyntheticSet {
+    /// Write the set as a PNG folder (`labels.csv` + PNGs, readable with
+    /// `privatesnn_data::read_png_folder`) and, if `grid` is given, a picture
+    /// with one row of up to `per_row` images for each of the first 20 classes.
+    pub fn save(
+        &self,
+        dir: &std::path::Path,
+        grid: Option<&std::path::Path>,
+        per_row: usize,
+    ) -> Result<(), privatesnn_data::DataError> {
+        let images = self.to_image_set();
+        privatesnn_data::write_png_folder(dir, &images)?;
+        if let Some(path) = grid {
+            let mut picks = Vec::new();
+            for class in 0..self.num_classes.min(20) {
+                picks.extend(
+                    (0..self.labels.len())
+                        .filter(|&i| self.labels[i] == class)
+                        .take(per_row.max(1)),
+                );
+            }
+            privatesnn_data::write_grid(path, &images, &picks, per_row.max(1), 2)?;
+        }
+        Ok(())
+    }
+
     /// Quantise to 8-bit images (what is written to PNG).
     pub fn to_image_set(&self) -> ImageSet {
         ImageSet {

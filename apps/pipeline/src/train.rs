@@ -309,7 +309,7 @@ impl Renderer {
     }
 }
 
-fn write_report(path: &Path, report: &TrainReport) -> Result<()> {
+fn write_report<T: Serialize>(path: &Path, report: &T) -> Result<()> {
     let text = serde_json::to_string_pretty(report)?;
     model_io::atomic_write(path, text.as_bytes())
         .with_context(|| format!("writing {}", path.display()))
@@ -338,7 +338,7 @@ impl TrainingProgressLogger for Renderer {
     ) {
         self.total_epochs = total_epochs;
         self.epoch = starting_epoch.max(1);
-        if starting_epoch > 1 {
+        if starting_epoch > 1 && starting_epoch <= total_epochs {
             eprintln!("resuming at epoch {starting_epoch}/{total_epochs}");
         }
     }
@@ -415,7 +415,26 @@ pub fn train_ann(exp: &ExperimentConfig, device: &Device, out: &Path) -> Result<
     );
     let dir = out.join("train-ann");
     let ckpt_dir = dir.join("checkpoint");
+    // Checkpoints only fit the settings they were made with: refuse to mix.
+    let settings = serde_json::json!({ "model": exp.model, "train": exp.train, "data": exp.data });
+    let settings_path = dir.join("settings.json");
     let resume = latest_checkpoint(&ckpt_dir);
+    if resume.is_some() {
+        let old: Option<serde_json::Value> = std::fs::read_to_string(&settings_path)
+            .ok()
+            .and_then(|t| serde_json::from_str(&t).ok());
+        if old.as_ref() != Some(&settings) {
+            bail!(
+                "the checkpoints in {} were made with other [model]/[train]/[data] settings \
+                 (see {}); delete that directory or choose another --out",
+                ckpt_dir.display(),
+                settings_path.display()
+            );
+        }
+    } else {
+        std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+        write_report(&settings_path, &settings)?;
+    }
     let report_path = out.join("train-ann.json");
     let mut report: TrainReport = match (resume, std::fs::read_to_string(&report_path)) {
         (Some(_), Ok(text)) => serde_json::from_str(&text).unwrap_or_default(),
@@ -429,8 +448,10 @@ pub fn train_ann(exp: &ExperimentConfig, device: &Device, out: &Path) -> Result<
         report.epochs.retain(|m| m.epoch <= e);
         if e >= t.epochs {
             eprintln!(
-                "checkpoint of epoch {e} already finishes the {} epochs",
-                t.epochs
+                "checkpoint of epoch {e} already finishes the {} epochs: nothing to train \
+                 (delete {} to train again)",
+                t.epochs,
+                dir.display()
             );
         }
     }

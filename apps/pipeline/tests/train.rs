@@ -185,6 +185,15 @@ fn a_killed_run_resumes_from_its_checkpoint() {
         .map(|e| e["epoch"].as_u64().unwrap())
         .collect();
     assert_eq!(epochs, vec![1, 2, 3, 4]);
+    // Checkpoints made with other settings are refused, not silently mixed.
+    let other = config(root.path(), &data, 6);
+    let refused = stage(&other, &out, "train-ann").output().unwrap();
+    assert!(!refused.status.success());
+    let err = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        err.contains("made with other [model]/[train]/[data] settings"),
+        "{err}"
+    );
     // No half-written checkpoint is left behind.
     for e in std::fs::read_dir(out.join("train-ann/checkpoint")).unwrap() {
         let name = e.unwrap().file_name().into_string().unwrap();

@@ -87,7 +87,8 @@ pub struct MultiStepLr {
 }
 
 impl MultiStepLr {
-    /// Milestones given as fractions of `epochs` epochs of `steps_per_epoch` batches.
+    /// Milestones given as fractions of the whole run (`epochs` epochs of
+    /// `steps_per_epoch` batches), rounded to the nearest iteration.
     pub fn new(
         lr: f64,
         gamma: f64,
@@ -97,7 +98,7 @@ impl MultiStepLr {
     ) -> Self {
         let milestones = fractions
             .iter()
-            .map(|f| (f * epochs as f64).round() as usize * steps_per_epoch)
+            .map(|f| (f * (epochs * steps_per_epoch) as f64).round() as usize)
             .collect();
         Self {
             lr,

@@ -25,6 +25,8 @@ pub struct DataSection {
     pub download: bool,
     /// Cache directory for downloads; empty = `$PRIVATESNN_CACHE` or `~/.cache/privatesnn`.
     pub cache_dir: String,
+    /// Base URLs tried in order by the download (default: the official mirrors).
+    pub mirrors: Vec<String>,
     /// Use only the first N training images (0 = all).
     pub train_limit: usize,
     /// Use only the first N test images (0 = all).
@@ -44,6 +46,10 @@ impl Default for DataSection {
             dir: String::new(),
             download: false,
             cache_dir: String::new(),
+            mirrors: privatesnn_data::download::FASHION_MNIST_MIRRORS
+                .iter()
+                .map(|m| m.to_string())
+                .collect(),
             train_limit: 0,
             test_limit: 0,
             crop_pad: 4,

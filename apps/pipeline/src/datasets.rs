@@ -3,9 +3,7 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
-use privatesnn_data::download::{
-    FASHION_MNIST_FILES, FASHION_MNIST_MIRRORS, default_cache_dir, fetch_files,
-};
+use privatesnn_data::download::{FASHION_MNIST_FILES, default_cache_dir, fetch_files};
 use privatesnn_data::{
     Cifar, ImageSet, Split, fashion_mnist_dir, pad_images, read_cifar, read_mnist_split,
     read_tiny_imagenet,
@@ -37,12 +35,18 @@ fn fashion_mnist(exp: &ExperimentConfig) -> Result<PathBuf> {
                     cache.display()
                 );
             }
-            let mirrors: Vec<String> = FASHION_MNIST_MIRRORS
-                .iter()
-                .map(|s| s.to_string())
-                .collect();
-            fetch_files(&cache, &FASHION_MNIST_FILES, &mirrors, |m| eprintln!("{m}"))
-                .context("downloading Fashion-MNIST")
+            fetch_files(&cache, &FASHION_MNIST_FILES, &data.mirrors, |m| {
+                eprintln!("{m}")
+            })
+            .with_context(|| {
+                format!(
+                    "Fashion-MNIST is not installed and could not be downloaded into {}; \
+                     install it with `sudo apt-get install -y dataset-fashion-mnist`, or put \
+                     train/t10k-images-idx3-ubyte.gz and train/t10k-labels-idx1-ubyte.gz from \
+                     https://github.com/zalandoresearch/fashion-mnist into that directory",
+                    cache.display()
+                )
+            })
         }
     }
 }

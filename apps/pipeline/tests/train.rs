@@ -271,3 +271,36 @@ fn synthesize_convert_and_evaluate_the_snn() {
         "{md}"
     );
 }
+
+#[test]
+fn failed_download_says_how_to_get_the_data() {
+    let root = tempfile::tempdir().unwrap();
+    let cfg = root.path().join("dl.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[model]\nin_channels = 1\n[data]\ndir = \"{}\"\ndownload = true\ncache_dir = \"{}\"\n\
+             mirrors = [\"http://127.0.0.1:9/\"]\n",
+            root.path().join("nowhere").display(),
+            root.path().join("cache").display()
+        ),
+    )
+    .unwrap();
+    let out = stage(&cfg, &root.path().join("o"), "train-ann")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("could not be downloaded")
+            && err.contains("apt-get install -y dataset-fashion-mnist"),
+        "{err}"
+    );
+    // Nothing half-written in the cache.
+    let cache = root.path().join("cache/fashion-mnist");
+    let leftovers: Vec<_> = std::fs::read_dir(&cache)
+        .map(|d| d.count())
+        .into_iter()
+        .collect();
+    assert!(leftovers.iter().all(|&n| n == 0), "{leftovers:?}");
+}

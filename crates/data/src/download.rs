@@ -95,7 +95,13 @@ pub fn download_verified(url: &str, dest: &Path, sha256: &str) -> Result<(), Dat
         None => "part".into(),
     });
     let result = (|| {
-        let response = ureq::get(url).call().map_err(|e| err(e.to_string()))?;
+        // Fail fast on unreachable hosts; no limit on the transfer itself.
+        let config = ureq::Agent::config_builder()
+            .timeout_connect(Some(std::time::Duration::from_secs(20)))
+            .timeout_recv_response(Some(std::time::Duration::from_secs(60)))
+            .build();
+        let agent = ureq::Agent::new_with_config(config);
+        let response = agent.get(url).call().map_err(|e| err(e.to_string()))?;
         let mut reader = response.into_body().into_reader();
         let mut file = std::fs::File::create(&part).map_err(|e| DataError::io(&part, e))?;
         let mut buf = vec![0u8; 1 << 16];

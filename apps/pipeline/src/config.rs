@@ -102,10 +102,6 @@ pub struct EvalSection {
     pub test_images: usize,
     /// Real training images for the real-data conversion (Sengupta baseline).
     pub real_images: usize,
-    /// Percentile of the currents for the real-data conversion (100 = max,
-    /// as `[conversion]`; a lower one keeps deep layers firing when few real
-    /// images are used).
-    pub real_percentile: f64,
     /// Batch size of SNN simulation and of conversion.
     pub batch_size: usize,
     /// Seed of the Poisson input during evaluation.
@@ -118,7 +114,6 @@ impl Default for EvalSection {
             timesteps: vec![25, 50, 100, 200, 500],
             test_images: 0,
             real_images: 1000,
-            real_percentile: 100.0,
             batch_size: 100,
             seed: 0,
         }
@@ -135,9 +130,6 @@ impl EvalSection {
         }
         if self.batch_size == 0 || self.real_images == 0 {
             bail!("batch_size and real_images must be > 0");
-        }
-        if !(self.real_percentile > 0.0 && self.real_percentile <= 100.0) {
-            bail!("real_percentile must be in (0, 100]");
         }
         Ok(())
     }
@@ -194,13 +186,16 @@ pub struct ExperimentConfig {
     pub train: TrainSection,
     /// Data-free synthesis (`DirichletConfig` of privatesnn-synthesis).
     pub synthesis: DirichletConfig,
-    /// Threshold balancing (`BalanceConfig` of privatesnn-conversion).
+    /// Threshold balancing on the synthetic images (`BalanceConfig` of privatesnn-conversion).
     pub conversion: BalanceConfig,
+    /// Threshold balancing of the real-data baseline (Sengupta et al.); same
+    /// fields and defaults as `[conversion]`.
+    pub baseline: BalanceConfig,
     /// SNN evaluation.
     pub evaluate: EvalSection,
 }
 
-const SECTIONS: [&str; 9] = [
+const SECTIONS: [&str; 10] = [
     "name",
     "seed",
     "model",
@@ -209,6 +204,7 @@ const SECTIONS: [&str; 9] = [
     "train",
     "synthesis",
     "conversion",
+    "baseline",
     "evaluate",
 ];
 
@@ -272,6 +268,8 @@ impl ExperimentConfig {
         synthesis.validate().context("[synthesis]")?;
         let conversion = section(BalanceConfig::new(), table.get("conversion"), "conversion")?;
         conversion.validate().context("[conversion]")?;
+        let baseline = section(BalanceConfig::new(), table.get("baseline"), "baseline")?;
+        baseline.validate().context("[baseline]")?;
         let evaluate = section(EvalSection::default(), table.get("evaluate"), "evaluate")?;
         evaluate.validate().context("[evaluate]")?;
         Ok(Self {
@@ -283,6 +281,7 @@ impl ExperimentConfig {
             train,
             synthesis,
             conversion,
+            baseline,
             evaluate,
         })
     }

@@ -201,10 +201,11 @@ pub fn convert(
         let data: Vec<Tensor<4>> = batches(&set, exp.evaluate.batch_size, device)
             .map(|(x, _)| x)
             .collect();
-        let mut balance_config = exp.conversion.clone();
-        if src == "real" {
-            balance_config.percentile = exp.evaluate.real_percentile;
-        }
+        let balance_config = if src == "real" {
+            &exp.baseline
+        } else {
+            &exp.conversion
+        };
         let snn = Snn::from_ann(ann.clone(), &exp.snn);
         let layers = snn.neurons.len();
         eprintln!(
@@ -216,7 +217,7 @@ pub fn convert(
         );
         let progress = bar(layers, &format!("convert {src}"));
         let start = Instant::now();
-        let result = balance_thresholds(snn, &data, &balance_config, |l, _| {
+        let result = balance_thresholds(snn, &data, balance_config, |l, _| {
             progress.set_position(l as u64)
         });
         progress.finish_and_clear();

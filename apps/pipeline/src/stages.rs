@@ -345,12 +345,22 @@ fn write_markdown(exp: &ExperimentConfig, out: &Path, r: &SnnAccuracyReport) -> 
         "# {}: data-free conversion\n\nANN test accuracy: **{:.2}%** on {} test images.\n\n",
         exp.name, r.ann_accuracy, r.test_images
     );
+    if let Ok(text) = std::fs::read_to_string(out.join("train-ann.json"))
+        && let Ok(t) = serde_json::from_str::<train::TrainReport>(&text)
+        && let Some(acc) = t.final_test_acc
+    {
+        md += &format!(
+            "On the whole test set ({} images) the ANN scores {acc:.2}% ({} epochs, `train-ann.json`).\n\n",
+            t.test_images,
+            t.epochs.len()
+        );
+    }
     if let Ok(text) = std::fs::read_to_string(out.join("synthesize.json"))
         && let Ok(s) = serde_json::from_str::<SynthesisReport>(&text)
     {
         md += &format!(
-            "Synthetic set: {} images, {} Adam iterations, batch {}: {:.2} img/s; the ANN agrees with {:.1}% \
-             of their labels. ![synthetic](synthetic-grid.png)\n\n",
+            "Synthetic set: {} images, {} Adam iterations, batch {}: {:.2} img/s; the ANN assigns {:.1}% \
+             of them to the dominant class of their soft label. ![synthetic](synthetic-grid.png)\n\n",
             s.images, s.iterations, s.batch_size, s.images_per_s, s.ann_agreement
         );
     }

@@ -76,3 +76,70 @@ fn flex_ndarray_and_wgpu_agree() {
         println!("{name} ({device:?}): spike totals {spikes:?} (flex {spikes_ref:?})");
     }
 }
+
+/// Threshold balancing (Algorithm 1) and a few steps of Dirichlet-impression
+/// synthesis give the same numbers on every backend.
+#[test]
+fn conversion_and_synthesis_agree_across_backends() {
+    use privatesnn::conversion::{BalanceConfig, balance_thresholds};
+    use privatesnn::synthesis::{DirichletConfig, dirichlet_impressions};
+
+    let flex = Device::flex();
+    flex.seed(2);
+    let model = config().init(&flex);
+    let input =
+        Tensor::<4>::random([4, 3, 16, 16], Distribution::Uniform(-1.0, 1.0), &flex).into_data();
+    let balance = BalanceConfig::new().with_timesteps(12).with_seed(5);
+    let synth = DirichletConfig::new()
+        .with_per_class(1)
+        .with_batch_size(5)
+        .with_iterations(5)
+        .with_lr(0.01)
+        .with_temperature(1.0);
+    let run = |device: &Device| {
+        let m = copy_to(&model, device);
+        let x = Tensor::<4>::from_data(input.clone(), device);
+        let snn = Snn::from_ann(m.clone(), &SnnConfig::new().with_time_chunk(4));
+        let (_, report) = balance_thresholds(snn, &[x], &balance, |_, _| {}).expect("balance");
+        let ad = device.clone().autodiff();
+        let frozen = m.valid().fork(&ad);
+        let f = |x| frozen.forward(x);
+        let set = dirichlet_impressions(
+            &f,
+            frozen.fc2.weight.val(),
+            [3, 16, 16],
+            &synth,
+            &ad,
+            |_, _| {},
+        )
+        .expect("synthesis");
+        (report.raw, set.images)
+    };
+    let (th_ref, img_ref) = run(&flex);
+    #[allow(deprecated)]
+    let others = [
+        ("ndarray", Device::ndarray()),
+        ("wgpu", Device::wgpu(DeviceKind::DefaultDevice)),
+    ];
+    for (name, device) in others {
+        let (th, img) = run(&device);
+        for (l, (a, b)) in th.iter().zip(&th_ref).enumerate() {
+            // A max over currents: equal up to float rounding, unless a spike
+            // upstream flipped (then the layer's max moves a little).
+            assert!(
+                (a - b).abs() <= 1e-3 * b.abs().max(1.0),
+                "{name}: layer {l} threshold {a} vs flex {b}"
+            );
+        }
+        let diff = img
+            .iter()
+            .zip(&img_ref)
+            .map(|(a, b)| (a - b).abs())
+            .fold(0.0f32, f32::max);
+        assert!(
+            diff < 1e-3,
+            "{name}: synthetic images differ by up to {diff}"
+        );
+        println!("{name}: thresholds {th:?} (flex {th_ref:?}), image max diff {diff:e}");
+    }
+}

@@ -109,6 +109,16 @@ fn to_8bit_image(z: Tensor<4>) -> Tensor<4> {
         .div_scalar(255.0)
 }
 
+/// Soft-label cross-entropy per image, `-Σ_k y_k log softmax(logits / temperature)_k`:
+/// `[N, classes]` logits and soft labels → `[N]`.
+pub fn soft_label_loss(logits: Tensor<2>, soft: Tensor<2>, temperature: f64) -> Tensor<1> {
+    let [n, _] = logits.dims();
+    (soft * log_softmax(logits.div_scalar(temperature), 1))
+        .sum_dim(1)
+        .neg()
+        .reshape([n])
+}
+
 /// Class-similarity Dirichlet impressions: for each class `c`, soft labels
 /// `y ~ Dir(beta * (s_c + eps))` from the class similarity of the last FC
 /// layer's weights (`fc_weight`, `[hidden, classes]`), and images optimised
@@ -160,11 +170,8 @@ pub fn dirichlet_impressions(
         let mut optim = AdamConfig::new().init();
         let mut last = Tensor::<1>::zeros([n], device);
         for _ in 0..config.iterations {
-            let logits = model(normalise(canvas.pixels.val())).div_scalar(config.temperature);
-            let per_image = (y.clone() * log_softmax(logits, 1))
-                .sum_dim(1)
-                .neg()
-                .reshape([n]);
+            let logits = model(normalise(canvas.pixels.val()));
+            let per_image = soft_label_loss(logits, y.clone(), config.temperature);
             let loss = per_image.clone().sum();
             last = per_image.detach();
             let grads = GradientsParams::from_grads(loss.backward(), &canvas);
@@ -409,6 +416,37 @@ mod tests {
             );
         }
         assert!(end.images.iter().all(|p| (0.0..=1.0).contains(p)));
+    }
+
+    #[test]
+    fn input_gradient_of_the_loss_matches_finite_differences() {
+        let device = Device::flex().autodiff();
+        let ann = model(&device);
+        let y = Tensor::<2>::from_data(TensorData::new(vec![0.2f32, 0.5, 0.3], [1, 3]), &device);
+        let loss = |x: Tensor<4>| soft_label_loss(ann.forward(normalise(x)), y.clone(), 2.0).sum();
+        let mut rng = Xoshiro256PlusPlus::seed_from_u64(8);
+        let x0: Vec<f32> = (0..64).map(|_| 0.2 + 0.6 * rng.random::<f32>()).collect();
+        let at =
+            |v: &[f32]| Tensor::<4>::from_data(TensorData::new(v.to_vec(), [1, 1, 8, 8]), &device);
+        let x = at(&x0).require_grad();
+        let grads = loss(x.clone()).backward();
+        let g: Vec<f32> = x.grad(&grads).unwrap().into_data().iter::<f32>().collect();
+        let eps = 1e-2f32;
+        let mut checked = 0;
+        for p in [0usize, 9, 18, 27, 36, 45, 54, 63] {
+            let (mut plus, mut minus) = (x0.clone(), x0.clone());
+            plus[p] += eps;
+            minus[p] -= eps;
+            let f = |v: &[f32]| loss(at(v)).into_scalar::<f32>() as f64;
+            let fd = (f(&plus) - f(&minus)) / (2.0 * eps as f64);
+            assert!(
+                (g[p] as f64 - fd).abs() <= 2e-3 + 2e-2 * fd.abs(),
+                "pixel {p}: autodiff {} vs finite difference {fd}",
+                g[p]
+            );
+            checked += (fd.abs() > 1e-6) as usize;
+        }
+        assert!(checked >= 4, "most probed pixels should matter");
     }
 
     #[test]

@@ -417,7 +417,19 @@ pub fn train_ann(exp: &ExperimentConfig, device: &Device, out: &Path) -> Result<
     let dir = out.join("train-ann");
     let ckpt_dir = dir.join("checkpoint");
     // Checkpoints only fit the settings they were made with: refuse to mix.
-    let settings = serde_json::json!({ "model": exp.model, "train": exp.train, "data": exp.data });
+    let d = &exp.data;
+    let settings = serde_json::json!({
+        "model": exp.model,
+        "train": exp.train,
+        "data": {
+            "dataset": d.dataset,
+            "train_limit": d.train_limit,
+            "test_limit": d.test_limit,
+            "crop_pad": d.crop_pad,
+            "flip": d.flip,
+        },
+        "seed": exp.seed,
+    });
     let settings_path = dir.join("settings.json");
     let resume = latest_checkpoint(&ckpt_dir);
     if resume.is_some() {

@@ -42,7 +42,10 @@ fn write_json<T: Serialize>(path: &std::path::Path, value: &T) -> Result<()> {
 }
 
 fn print_snn(r: &stages::SnnAccuracyReport) {
-    println!("ANN test accuracy: {:.2}%", r.ann_accuracy);
+    println!(
+        "ANN accuracy on the {} test images the SNNs are evaluated on: {:.2}%",
+        r.test_images, r.ann_accuracy
+    );
     for (src, acc) in &r.snn {
         for a in acc {
             println!("SNN ({src}) T = {}: {:.2}%", a.timesteps, a.accuracy);

@@ -147,7 +147,7 @@ pub fn synthesize(exp: &ExperimentConfig, device: &Device, out: &Path) -> Result
     };
     write_json(&out.join("synthesize.json"), &report)?;
     eprintln!(
-        "synthesize: {total} images in {seconds:.1}s ({:.2} img/s); the ANN agrees with {:.1}% of the labels; {}",
+        "synthesize: {total} images in {seconds:.1}s ({:.2} img/s); the ANN assigns {:.1}% to their soft label's dominant class; {}",
         report.images_per_s,
         report.ann_agreement,
         dir.display()

@@ -166,14 +166,21 @@ fn a_killed_run_resumes_from_its_checkpoint() {
         .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();
-    let first = out.join("train-ann/checkpoint/scheduler-1.bpk");
+    // The three files of a checkpoint are written concurrently, each through
+    // a rename: epoch 1 is complete once all three exist.
+    let ckpt = out.join("train-ann/checkpoint");
+    let complete = || {
+        ["model", "optim", "scheduler"]
+            .iter()
+            .all(|n| ckpt.join(format!("{n}-1.bpk")).exists())
+    };
     let start = Instant::now();
-    while !first.exists() && start.elapsed() < Duration::from_secs(300) {
-        std::thread::sleep(Duration::from_millis(20));
+    while !complete() && start.elapsed() < Duration::from_secs(300) {
+        std::thread::sleep(Duration::from_millis(10));
     }
     child.kill().unwrap();
     child.wait().unwrap();
-    assert!(first.exists(), "no checkpoint after the first epoch");
+    assert!(complete(), "no checkpoint after the first epoch");
     let resumed = stage(&cfg, &out, "train-ann").output().unwrap();
     ok(&resumed);
     let err = String::from_utf8_lossy(&resumed.stderr);

@@ -344,6 +344,8 @@ mod tests {
         assert!(format!("{e:#}").contains("increasing"), "{e:#}");
         let e = ExperimentConfig::parse("[conversion]\npercentile = 0.0\n", "x").unwrap_err();
         assert!(format!("{e:#}").contains("percentile"), "{e:#}");
+        let e = ExperimentConfig::parse("[baseline]\nscale = -1.0\n", "x").unwrap_err();
+        assert!(format!("{e:#}").contains("[baseline]"), "{e:#}");
         let c =
             ExperimentConfig::parse("[synthesis]\nsimilarity = \"cosine-min-max\"\n", "x").unwrap();
         assert_eq!(

@@ -127,3 +127,53 @@ fn prepare(set: ImageSet, exp: &ExperimentConfig, split: Split) -> Result<ImageS
     };
     Ok(if limit > 0 { set.take(limit) } else { set })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn set(c: usize, hw: usize, classes: usize) -> ImageSet {
+        ImageSet {
+            pixels: vec![7; 3 * c * hw * hw],
+            labels: vec![0, 1, 2],
+            channels: c,
+            height: hw,
+            width: hw,
+            num_classes: classes,
+        }
+    }
+
+    fn exp(extra: &str) -> ExperimentConfig {
+        ExperimentConfig::parse(&format!("[model]\nin_channels = 1\n{extra}"), "t").unwrap()
+    }
+
+    #[test]
+    fn prepare_pads_limits_and_refuses_mismatches() {
+        let e = exp("[data]\ntrain_limit = 2\n");
+        let p = prepare(set(1, 28, 10), &e, Split::Train).unwrap();
+        assert_eq!((p.len(), p.height, p.width), (2, 32, 32));
+        assert_eq!(prepare(set(1, 28, 10), &e, Split::Test).unwrap().len(), 3);
+        let err = prepare(set(3, 32, 10), &e, Split::Test)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("3 channel(s) but [model] in_channels = 1"),
+            "{err}"
+        );
+        let err = prepare(set(1, 32, 100), &e, Split::Test)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("100 classes"), "{err}");
+        let err = prepare(set(1, 27, 10), &e, Split::Test)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("cannot be padded"), "{err}");
+    }
+
+    #[test]
+    fn data_sets_without_a_registry_need_a_dir() {
+        let e = exp("[data]\ndataset = \"cifar10\"\n");
+        let err = load(&e, Split::Test).unwrap_err().to_string();
+        assert!(err.contains("needs `dir` in [data]"), "{err}");
+    }
+}

@@ -12,7 +12,7 @@ use privatesnn_conversion::{
     AccuracyAtT, BalanceReport, accuracy_vs_timesteps, balance_thresholds,
 };
 use privatesnn_data::{ImageSet, Split, batch, read_png_folder};
-use privatesnn_models::{Snn, Vgg, VggConfig, io as model_io};
+use privatesnn_models::{Snn, io as model_io};
 use privatesnn_synthesis::dirichlet_impressions;
 use serde::{Deserialize, Serialize};
 
@@ -35,17 +35,6 @@ fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<()> {
     let text = serde_json::to_string_pretty(value)?;
     model_io::atomic_write(path, text.as_bytes())
         .with_context(|| format!("writing {}", path.display()))
-}
-
-fn load_ann(out: &Path, device: &Device) -> Result<(Vgg, VggConfig)> {
-    let path = out.join("ann.bpk");
-    if !path.exists() {
-        bail!(
-            "{} not found; run `pipeline train-ann` first",
-            path.display()
-        );
-    }
-    Ok(model_io::load_ann(&path, device)?)
 }
 
 /// Normalised batches of `set` (no augmentation).
@@ -83,7 +72,7 @@ pub struct SynthesisReport {
 
 /// Make the synthetic set from `<out>/ann.bpk` into `<out>/synthetic/`.
 pub fn synthesize(exp: &ExperimentConfig, device: &Device, out: &Path) -> Result<SynthesisReport> {
-    let (ann, cfg) = load_ann(out, device)?;
+    let (ann, cfg) = train::load_saved_ann(exp, out, device)?;
     let ad = if device.is_autodiff() {
         device.clone()
     } else {
@@ -129,12 +118,7 @@ pub fn synthesize(exp: &ExperimentConfig, device: &Device, out: &Path) -> Result
                 .map_or(0, |(i, _)| i)
         })
         .collect();
-    let mut hits = 0usize;
-    for (x, y) in batches(&dominant, 256, device) {
-        let n = y.dims()[0];
-        let pred = plain.forward(x).argmax(1).reshape([n]);
-        hits += pred.equal(y).int().sum().into_scalar::<i64>() as usize;
-    }
+    let (agreement, _) = train::evaluate_ann(&plain, &dominant, 256, device);
     let report = SynthesisReport {
         images: total,
         batch_size: s.batch_size,
@@ -143,7 +127,7 @@ pub fn synthesize(exp: &ExperimentConfig, device: &Device, out: &Path) -> Result
         images_per_s: total as f64 / seconds,
         mean_final_loss: set.final_loss.iter().map(|&l| l as f64).sum::<f64>()
             / total.max(1) as f64,
-        ann_agreement: 100.0 * hits as f64 / total.max(1) as f64,
+        ann_agreement: agreement,
     };
     write_json(&out.join("synthesize.json"), &report)?;
     eprintln!(
@@ -183,7 +167,7 @@ pub fn convert(
     out: &Path,
     source: Source,
 ) -> Result<Vec<ConvertReport>> {
-    let (ann, cfg) = load_ann(out, device)?;
+    let (ann, cfg) = train::load_saved_ann(exp, out, device)?;
     let ann = ann.valid();
     let mut reports = Vec::new();
     for src in sources(source) {
@@ -198,6 +182,19 @@ pub fn convert(
         } else {
             datasets::load(exp, Split::Train)?.take(exp.evaluate.real_images)
         };
+        if (set.channels, set.height, set.width)
+            != (cfg.in_channels, cfg.image_size, cfg.image_size)
+        {
+            bail!(
+                "{src} images are {}x{}x{}, but the ANN takes {}x{}x{}",
+                set.channels,
+                set.height,
+                set.width,
+                cfg.in_channels,
+                cfg.image_size,
+                cfg.image_size
+            );
+        }
         let data: Vec<Tensor<4>> = batches(&set, exp.evaluate.batch_size, device)
             .map(|(x, _)| x)
             .collect();
@@ -268,7 +265,7 @@ pub fn evaluate_snn(
     device: &Device,
     out: &Path,
 ) -> Result<SnnAccuracyReport> {
-    let (ann, _) = load_ann(out, device)?;
+    let (ann, _) = train::load_saved_ann(exp, out, device)?;
     let mut test = datasets::load(exp, Split::Test)?;
     if exp.evaluate.test_images > 0 {
         test = test.take(exp.evaluate.test_images);
@@ -286,7 +283,8 @@ pub fn evaluate_snn(
         if !path.exists() {
             continue;
         }
-        let (snn, _, _) = model_io::load_snn(&path, device)?;
+        let (snn, saved, _) = model_io::load_snn(&path, device)?;
+        train::check_compatible(&saved, exp, &path)?;
         let snn = snn.valid();
         let n_batches = test.len().div_ceil(exp.evaluate.batch_size);
         let progress = bar(n_batches, &format!("SNN ({src}) T<={}", ts[ts.len() - 1]));

@@ -573,8 +573,42 @@ pub fn evaluate_ann(net: &Vgg, set: &ImageSet, batch_size: usize, device: &Devic
     (100.0 * correct as f64 / n, loss_sum / n)
 }
 
-/// Load `<out>/ann.bpk` and report its test accuracy.
-pub fn evaluate_saved(exp: &ExperimentConfig, device: &Device, out: &Path) -> Result<f64> {
+/// Check that a saved network takes the inputs and classes of `[model]`
+/// (the data are prepared for `[model]`; another input shape would not fit).
+pub fn check_compatible(saved: &VggConfig, exp: &ExperimentConfig, path: &Path) -> Result<()> {
+    let m = &exp.model;
+    if (saved.in_channels, saved.image_size, saved.num_classes)
+        != (m.in_channels, m.image_size, m.num_classes)
+    {
+        bail!(
+            "{} takes {}x{}x{} images and {} classes, but [model] says {}x{}x{} and {}; \
+             use the config it was made with, or another --out",
+            path.display(),
+            saved.in_channels,
+            saved.image_size,
+            saved.image_size,
+            saved.num_classes,
+            m.in_channels,
+            m.image_size,
+            m.image_size,
+            m.num_classes
+        );
+    }
+    if saved != m {
+        eprintln!(
+            "note: {} was made with a different [model] than the config's",
+            path.display()
+        );
+    }
+    Ok(())
+}
+
+/// Load `<out>/ann.bpk`, checked against `[model]`.
+pub fn load_saved_ann(
+    exp: &ExperimentConfig,
+    out: &Path,
+    device: &Device,
+) -> Result<(Vgg, VggConfig)> {
     let path = out.join("ann.bpk");
     if !path.exists() {
         bail!(
@@ -582,13 +616,14 @@ pub fn evaluate_saved(exp: &ExperimentConfig, device: &Device, out: &Path) -> Re
             path.display()
         );
     }
-    let (net, config): (Vgg, VggConfig) = model_io::load_ann(&path, device)?;
-    if config != exp.model {
-        eprintln!(
-            "note: {} was trained with a different [model] than the config's",
-            path.display()
-        );
-    }
+    let (net, config) = model_io::load_ann(&path, device)?;
+    check_compatible(&config, exp, &path)?;
+    Ok((net, config))
+}
+
+/// Load `<out>/ann.bpk` and report its test accuracy.
+pub fn evaluate_saved(exp: &ExperimentConfig, device: &Device, out: &Path) -> Result<f64> {
+    let (net, _) = load_saved_ann(exp, out, device)?;
     let test = datasets::load(exp, Split::Test)?;
     let (acc, loss) = evaluate_ann(&net, &test, exp.train.batch_size, device);
     eprintln!(

@@ -110,6 +110,16 @@ fn ok(out: &Output) -> String {
     stdout
 }
 
+/// The stderr of a run that must fail.
+fn fails(out: &Output) -> String {
+    assert!(
+        !out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    String::from_utf8_lossy(&out.stderr).to_string()
+}
+
 fn accuracy(stdout: &str) -> f64 {
     let line = stdout
         .lines()
@@ -153,6 +163,14 @@ fn trains_learns_saves_and_evaluates() {
     // `evaluate` reloads the saved model and gets the same accuracy.
     let stdout = ok(&stage(&cfg, &out, "evaluate").output().unwrap());
     assert!((accuracy(&stdout) - acc).abs() < 1e-9);
+    // A config for other inputs is refused with a message, not a shape panic.
+    let other = root.path().join("other.toml");
+    let text = std::fs::read_to_string(&cfg)
+        .unwrap()
+        .replace("in_channels = 1", "in_channels = 1\nimage_size = 64");
+    std::fs::write(&other, text).unwrap();
+    let err = fails(&stage(&other, &out, "evaluate").output().unwrap());
+    assert!(err.contains("takes 1x32x32 images and 10 classes"), "{err}");
 }
 
 #[test]
@@ -195,12 +213,14 @@ fn a_killed_run_resumes_from_its_checkpoint() {
     // Checkpoints made with other settings are refused, not silently mixed.
     let other = config(root.path(), &data, 6);
     let refused = stage(&other, &out, "train-ann").output().unwrap();
-    assert!(!refused.status.success());
-    let err = String::from_utf8_lossy(&refused.stderr);
+    let err = fails(&refused);
     assert!(
         err.contains("made with other [model]/[train]/[data] settings"),
         "{err}"
     );
+    // Only the last two checkpoints are kept.
+    assert!(ckpt.join("model-4.bpk").exists() && ckpt.join("model-3.bpk").exists());
+    assert!(!ckpt.join("model-1.bpk").exists() && !ckpt.join("optim-2.bpk").exists());
     // No half-written checkpoint is left behind.
     for e in std::fs::read_dir(out.join("train-ann/checkpoint")).unwrap() {
         let name = e.unwrap().file_name().into_string().unwrap();
@@ -215,8 +235,7 @@ fn missing_data_says_how_to_get_it() {
     let out = stage(&cfg, &root.path().join("o"), "train-ann")
         .output()
         .unwrap();
-    assert!(!out.status.success());
-    let err = String::from_utf8_lossy(&out.stderr);
+    let err = fails(&out);
     assert!(
         err.contains("apt-get install -y dataset-fashion-mnist") && err.contains("download = true"),
         "{err}"
@@ -296,8 +315,7 @@ fn failed_download_says_how_to_get_the_data() {
     let out = stage(&cfg, &root.path().join("o"), "train-ann")
         .output()
         .unwrap();
-    assert!(!out.status.success());
-    let err = String::from_utf8_lossy(&out.stderr);
+    let err = fails(&out);
     assert!(
         err.contains("could not be downloaded")
             && err.contains("apt-get install -y dataset-fashion-mnist"),

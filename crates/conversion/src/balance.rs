@@ -370,5 +370,21 @@ mod tests {
             matches!(e, ConversionError::DeadLayer { layer: 0, .. }),
             "{e}"
         );
+        // NaN weights: the statistic is NaN, reported as such.
+        let mut ann = tiny(&device);
+        ann.convs[0].weight = ann.convs[0].weight.clone().map(|w| w.mul_scalar(f64::NAN));
+        let x = Tensor::<4>::random([2, 2, 4, 4], Distribution::Uniform(-1.0, 1.0), &device);
+        let snn = Snn::from_ann(ann, &SnnConfig::new());
+        let e = balance_thresholds(
+            snn,
+            &[x],
+            &BalanceConfig::new().with_timesteps(3),
+            |_, _| {},
+        )
+        .unwrap_err();
+        assert!(
+            matches!(e, ConversionError::NotFinite { layer: 0, .. }),
+            "{e}"
+        );
     }
 }

@@ -6,7 +6,7 @@ use burn::optim::{AdamConfig, GradientsParams};
 use burn::tensor::activation::log_softmax;
 use burn::tensor::module::conv2d;
 use burn::tensor::ops::ConvOptions;
-use burn::tensor::{Device, Int, Tensor, TensorData};
+use burn::tensor::{Device, Tensor, TensorData};
 use rand::RngExt;
 use rand::SeedableRng;
 use rand::rngs::Xoshiro256PlusPlus;
@@ -311,12 +311,6 @@ pub fn class_impressions(
         width: w,
         num_classes,
     })
-}
-
-/// The labels of a synthetic set as an Int tensor (for training on it).
-pub fn label_tensor(set: &SyntheticSet, device: &Device) -> Tensor<1, Int> {
-    let v: Vec<i64> = set.labels.iter().map(|&l| l as i64).collect();
-    Tensor::from_data(TensorData::new(v, [set.labels.len()]), device)
 }
 
 #[cfg(test)]

@@ -50,7 +50,7 @@ mod similarity;
 
 pub use impressions::{
     ClassImpressionConfig, Classifier, DirichletConfig, class_impressions, dirichlet_impressions,
-    gaussian_blur, gaussian_kernel, label_tensor, soft_label_loss,
+    gaussian_blur, gaussian_kernel, soft_label_loss,
 };
 pub use similarity::{Similarity, class_similarity, concentration, sample_soft_labels};
 

@@ -24,7 +24,9 @@ use burn::store::ModuleRecord;
 use burn::tensor::{Device, Int, Tensor};
 use burn::train::checkpoint::{Checkpoint, Checkpointer, CheckpointerError, KeepLastNCheckpoints};
 use burn::train::logger::{EvaluationProgressLogger, TrainingProgressLogger};
-use burn::train::metric::{AccuracyMetric, LearningRateMetric, LossMetric, MetricDefinition};
+use burn::train::metric::{
+    AccuracyMetric, LearningRateMetric, LossMetric, MetricDefinition, MetricId,
+};
 use burn::train::renderer::{
     EvaluationName, MetricState, MetricsRenderer, MetricsRendererEvaluation,
     MetricsRendererTraining,
@@ -235,7 +237,7 @@ pub struct TrainReport {
 struct Shared {
     report: TrainReport,
     path: PathBuf,
-    names: HashMap<String, String>,
+    names: HashMap<MetricId, String>,
     current: EpochMetrics,
     started: Instant,
 }
@@ -257,7 +259,7 @@ impl Renderer {
             return;
         };
         let mut s = self.shared.lock().expect("renderer lock");
-        let Some(name) = s.names.get(&format!("{:?}", entry.metric_id)).cloned() else {
+        let Some(name) = s.names.get(&entry.metric_id).cloned() else {
             return;
         };
         let v = value.current();
@@ -392,10 +394,8 @@ impl MetricsRenderer for Renderer {
     fn manual_close(&mut self) {}
     fn register_metric(&mut self, definition: MetricDefinition) {
         let mut s = self.shared.lock().expect("renderer lock");
-        s.names.insert(
-            format!("{:?}", definition.metric_id),
-            definition.name.to_string(),
-        );
+        s.names
+            .insert(definition.metric_id.clone(), definition.name.to_string());
     }
 }
 

@@ -72,7 +72,7 @@ pub fn bench(args: &BenchArgs, device: &Device) -> Result<Vec<Measurement>> {
     let mut out = Vec::new();
 
     // ANN train step: forward, cross-entropy, backward, SGD (momentum 0.9, wd 5e-4).
-    let ad = device.clone().autodiff();
+    let ad = crate::common::autodiff(device);
     let mut ann = cfg.init(&ad);
     let mut sgd = SgdConfig::new()
         .with_momentum(Some(MomentumConfig::new().with_momentum(0.9)))
@@ -137,4 +137,24 @@ pub fn bench(args: &BenchArgs, device: &Device) -> Result<Vec<Measurement>> {
         out.push(measure(name, n, per_batch_iter));
     }
     Ok(out)
+}
+
+/// `pipeline bench`: measure, print, write `<out>/bench.json` (default `runs/bench`).
+pub fn run(cli: &crate::cli::Cli, args: &BenchArgs) -> Result<()> {
+    if let Some(config) = &cli.config {
+        anyhow::bail!(
+            "bench does not read a config ({} given): it measures VGG16 as set by its own \
+             options (--width, --channels, --size, --batch, --timesteps); drop --config",
+            config.display()
+        );
+    }
+    let out = cli
+        .out
+        .clone()
+        .unwrap_or_else(|| std::path::PathBuf::from("runs/bench"));
+    let art = crate::artifacts::Artifacts::new(&out);
+    let results = bench(args, &cli.device.device()).context("bench")?;
+    crate::common::write_json(&art.bench(), &results)?;
+    println!("wrote {}", art.bench().display());
+    Ok(())
 }

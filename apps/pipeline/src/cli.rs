@@ -10,25 +10,30 @@ use crate::device::DeviceArg;
 /// class leakage (Kim, Venkatesha, Panda, AAAI 2022).
 ///
 /// Without a subcommand, runs every stage in order with the given config.
+/// Every stage skips an output that is up to date (made from the same config
+/// and inputs, recorded in `<name>.provenance.json`) and remakes one that is not.
 #[derive(Parser, Debug)]
 #[command(name = "pipeline", version, about, long_about = None)]
 pub struct Cli {
-    /// Experiment config (TOML); missing fields take their defaults.
-    #[arg(long, global = true, default_value = "configs/quick.toml")]
-    pub config: PathBuf,
+    /// Experiment config (TOML; default configs/quick.toml); missing fields take their defaults.
+    #[arg(long, global = true)]
+    pub config: Option<PathBuf>,
     /// Compute device: flex (CPU, default), ndarray (CPU, deprecated upstream), wgpu (GPU).
     #[arg(long, global = true, value_enum, default_value_t = DeviceArg::Flex)]
     pub device: DeviceArg,
     /// Output directory (default: runs/<config name>).
     #[arg(long, global = true)]
     pub out: Option<PathBuf>,
+    /// Remake the stage's outputs even when they are up to date.
+    #[arg(long, global = true)]
+    pub force: bool,
     /// The stage to run.
     #[command(subcommand)]
     pub command: Option<Command>,
 }
 
 /// One stage of the experiment.
-#[derive(Subcommand, Debug)]
+#[derive(Subcommand, Debug, Clone)]
 pub enum Command {
     /// Train the VGG ANN on the real training set.
     /// Reads: the data set. Writes: <out>/ann.bpk (+ .json), checkpoints, metrics.
@@ -40,8 +45,8 @@ pub enum Command {
     /// Reads: <out>/ann.bpk, <out>/synthetic/ or the real training set.
     /// Writes: <out>/snn-synthetic.bpk, <out>/snn-real.bpk (+ .json), convert-*.json.
     Convert(ConvertArgs),
-    /// Report the test accuracy of a saved ANN, or of an SNN over a list of timesteps.
-    /// Reads: <out>/ann.bpk or <out>/snn-*.bpk and the test set.
+    /// Report the test accuracy of a saved ANN, or of the SNNs over a list of timesteps.
+    /// Reads: <out>/ann.bpk or every <out>/snn-*.bpk (all must be up to date) and the test set.
     /// Writes: <out>/snn-accuracy.json, snn-accuracy.png, report.md (with --snn).
     Evaluate(EvaluateArgs),
     /// Train the converted SNN on synthetic data with STBP ("encryption").
@@ -54,7 +59,8 @@ pub enum Command {
     /// Reads: saved models and the test set. Writes: <out>/energy.json, plots.
     Energy,
     /// Measure throughput (images/s) of the heavy paths on the chosen device.
-    /// Reads: nothing (random data). Writes: stdout and <out>/bench.json.
+    /// Reads: nothing (random data; no --config: the network is set by the
+    /// options below). Writes: stdout and <out>/bench.json (default runs/bench).
     Bench(BenchArgs),
 }
 
@@ -67,6 +73,18 @@ pub enum Source {
     Real,
     /// Both, one SNN each.
     Both,
+}
+
+impl Source {
+    /// The SNNs this choice makes.
+    pub fn snns(self) -> Vec<crate::artifacts::SnnSource> {
+        use crate::artifacts::SnnSource;
+        match self {
+            Source::Synthetic => vec![SnnSource::Synthetic],
+            Source::Real => vec![SnnSource::Real],
+            Source::Both => SnnSource::ALL.to_vec(),
+        }
+    }
 }
 
 /// Arguments of `pipeline convert`.

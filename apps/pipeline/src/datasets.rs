@@ -9,21 +9,19 @@ use privatesnn_data::{
     read_tiny_imagenet,
 };
 
-use crate::config::ExperimentConfig;
-
-fn configured_dir(dir: &str) -> Option<PathBuf> {
-    (!dir.is_empty()).then(|| PathBuf::from(dir))
-}
+use crate::config::{Dataset, ExperimentConfig};
 
 /// Where Fashion-MNIST is: the configured or Debian directory, else (with
 /// `download = true`) the cache, downloading it there if needed.
 fn fashion_mnist(exp: &ExperimentConfig) -> Result<PathBuf> {
     let data = &exp.data;
-    let found = fashion_mnist_dir(configured_dir(&data.dir).as_deref());
+    let found = fashion_mnist_dir(data.dir.as_deref());
     match found {
         Ok(dir) => Ok(dir),
         Err(e) => {
-            let cache = configured_dir(&data.cache_dir)
+            let cache = data
+                .cache_dir
+                .clone()
                 .unwrap_or_else(default_cache_dir)
                 .join("fashion-mnist");
             if let Ok(dir) = fashion_mnist_dir(Some(&cache)) {
@@ -52,7 +50,7 @@ fn fashion_mnist(exp: &ExperimentConfig) -> Result<PathBuf> {
 }
 
 fn need_dir(exp: &ExperimentConfig) -> Result<PathBuf> {
-    configured_dir(&exp.data.dir).with_context(|| {
+    exp.data.dir.clone().with_context(|| {
         format!(
             "data set `{}` needs `dir` in [data] (no registry here ships it)",
             exp.data.dataset
@@ -63,11 +61,11 @@ fn need_dir(exp: &ExperimentConfig) -> Result<PathBuf> {
 /// Read `split` of the configured data set, check it against `[model]`,
 /// pad it to the model's input size and apply the configured limit.
 pub fn load(exp: &ExperimentConfig, split: Split) -> Result<ImageSet> {
-    let set = match exp.data.dataset.as_str() {
-        "fashion-mnist" => read_mnist_split(&fashion_mnist(exp)?, split, 10)?,
-        "mnist" => read_mnist_split(&need_dir(exp)?, split, 10)?,
-        "cifar10" | "cifar100" => {
-            let kind = if exp.data.dataset == "cifar10" {
+    let set = match exp.data.dataset {
+        Dataset::FashionMnist => read_mnist_split(&fashion_mnist(exp)?, split, 10)?,
+        Dataset::Mnist => read_mnist_split(&need_dir(exp)?, split, 10)?,
+        Dataset::Cifar10 | Dataset::Cifar100 => {
+            let kind = if exp.data.dataset == Dataset::Cifar10 {
                 Cifar::Ten
             } else {
                 Cifar::Hundred
@@ -81,8 +79,7 @@ pub fn load(exp: &ExperimentConfig, split: Split) -> Result<ImageSet> {
             let refs: Vec<&Path> = paths.iter().map(PathBuf::as_path).collect();
             read_cifar(kind, &refs)?
         }
-        "tiny-imagenet" => read_tiny_imagenet(&need_dir(exp)?, split, None)?,
-        other => bail!("unknown data set `{other}`"),
+        Dataset::TinyImagenet => read_tiny_imagenet(&need_dir(exp)?, split, None)?,
     };
     prepare(set, exp, split)
 }

@@ -1,15 +1,20 @@
 //! `pipeline`: runs the PrivateSNN experiment, stage by stage or end to end.
 //! See `pipeline --help` and the README.
 
+mod artifacts;
 mod bench;
 mod cli;
+mod common;
 mod config;
+mod context;
 mod datasets;
 mod device;
 mod plot;
+mod provenance;
+mod report;
 mod run;
+mod saved;
 mod stages;
-mod train;
 
 use clap::Parser;
 

@@ -55,53 +55,65 @@ pub fn line_plot(
         return Err(anyhow!("plotting {}: no points", path.display()));
     }
     let pad = ((y1 - y0) * 0.1).max(1.0);
-    let root = BitMapBackend::new(path, (800, 500)).into_drawing_area();
-    root.fill(&WHITE).map_err(|e| err(&e))?;
-    let mut chart = ChartBuilder::on(&root)
-        .caption(title, ("sans-serif", 22))
-        .margin(15)
-        .x_label_area_size(45)
-        .y_label_area_size(60)
-        .build_cartesian_2d(0.0..x1 * 1.05, (y0 - pad).max(0.0)..(y1 + pad).min(100.0))
-        .map_err(|e| err(&e))?;
-    chart
-        .configure_mesh()
-        .x_desc(x_label)
-        .y_desc(y_label)
-        .draw()
-        .map_err(|e| err(&e))?;
-    let colors = [BLUE, RED, GREEN, MAGENTA, CYAN];
-    for (i, s) in series.iter().enumerate() {
-        let color = colors[i % colors.len()];
-        chart
-            .draw_series(LineSeries::new(s.points.clone(), color.stroke_width(2)))
-            .map_err(|e| err(&e))?
-            .label(s.name.clone())
-            .legend(move |(x, y)| {
-                PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2))
-            });
-        chart
-            .draw_series(s.points.iter().map(|&p| Circle::new(p, 4, color.filled())))
+    let (w, h) = (800usize, 500usize);
+    let mut rgb = vec![0u8; 3 * w * h];
+    {
+        let root = BitMapBackend::with_buffer(&mut rgb, (w as u32, h as u32)).into_drawing_area();
+        root.fill(&WHITE).map_err(|e| err(&e))?;
+        let mut chart = ChartBuilder::on(&root)
+            .caption(title, ("sans-serif", 22))
+            .margin(15)
+            .x_label_area_size(45)
+            .y_label_area_size(60)
+            .build_cartesian_2d(0.0..x1 * 1.05, (y0 - pad).max(0.0)..(y1 + pad).min(100.0))
             .map_err(|e| err(&e))?;
-    }
-    if let Some((name, y)) = reference {
         chart
-            .draw_series(LineSeries::new(
-                vec![(0.0, y), (x1 * 1.05, y)],
-                BLACK.stroke_width(1),
-            ))
-            .map_err(|e| err(&e))?
-            .label(name.to_string())
-            .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], BLACK));
+            .configure_mesh()
+            .x_desc(x_label)
+            .y_desc(y_label)
+            .draw()
+            .map_err(|e| err(&e))?;
+        let colors = [BLUE, RED, GREEN, MAGENTA, CYAN];
+        for (i, s) in series.iter().enumerate() {
+            let color = colors[i % colors.len()];
+            chart
+                .draw_series(LineSeries::new(s.points.clone(), color.stroke_width(2)))
+                .map_err(|e| err(&e))?
+                .label(s.name.clone())
+                .legend(move |(x, y)| {
+                    PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2))
+                });
+            chart
+                .draw_series(s.points.iter().map(|&p| Circle::new(p, 4, color.filled())))
+                .map_err(|e| err(&e))?;
+        }
+        if let Some((name, y)) = reference {
+            chart
+                .draw_series(LineSeries::new(
+                    vec![(0.0, y), (x1 * 1.05, y)],
+                    BLACK.stroke_width(1),
+                ))
+                .map_err(|e| err(&e))?
+                .label(name.to_string())
+                .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], BLACK));
+        }
+        chart
+            .configure_series_labels()
+            .position(SeriesLabelPosition::LowerRight)
+            .background_style(WHITE.mix(0.8))
+            .border_style(BLACK)
+            .draw()
+            .map_err(|e| err(&e))?;
+        root.present().map_err(|e| err(&e))?;
     }
-    chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::LowerRight)
-        .background_style(WHITE.mix(0.8))
-        .border_style(BLACK)
-        .draw()
-        .map_err(|e| err(&e))?;
-    root.present().map_err(|e| err(&e))?;
+    // Interleaved RGB → planes, written atomically as PNG.
+    let mut chw = vec![0u8; 3 * w * h];
+    for p in 0..w * h {
+        for c in 0..3 {
+            chw[c * w * h + p] = rgb[3 * p + c];
+        }
+    }
+    privatesnn_data::save_png(path, &chw, 3, h, w)?;
     Ok(())
 }
 

@@ -1,6 +1,6 @@
 //! Checksummed downloads into a cache directory.
 //!
-//! A file is streamed into `<name>.part` next to its destination, its SHA-256
+//! A file is received whole, its SHA-256
 //! is checked, and only then is it renamed into place: an interrupted or
 //! corrupt download never leaves a file under the final name.
 //!
@@ -10,7 +10,7 @@
 //! different `.gz` bytes but the same IDX content), so hashing the content is
 //! what identifies the data set across mirrors.
 
-use std::io::{Read, Write};
+use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
@@ -78,10 +78,14 @@ fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// Largest download accepted (the biggest Fashion-MNIST file is 26 MB).
+const MAX_DOWNLOAD: u64 = 1 << 30;
+
 /// Download `url` to `dest`, verifying the content's SHA-256.
 ///
-/// Nothing is left under `dest` unless the whole file arrived and matched;
-/// the `.part` file is removed on any failure.
+/// The body is received into memory, its (decompressed) content hashed, and
+/// only a matching file is written, atomically (temporary sibling, fsync,
+/// rename): nothing is left under `dest` unless the whole file arrived and matched.
 pub fn download_verified(url: &str, dest: &Path, sha256: &str) -> Result<(), DataError> {
     let err = |reason: String| DataError::Download {
         url: url.to_string(),
@@ -90,45 +94,28 @@ pub fn download_verified(url: &str, dest: &Path, sha256: &str) -> Result<(), Dat
     if let Some(parent) = dest.parent() {
         std::fs::create_dir_all(parent).map_err(|e| DataError::io(parent, e))?;
     }
-    let part = dest.with_extension(match dest.extension() {
-        Some(e) => format!("{}.part", e.to_string_lossy()),
-        None => "part".into(),
-    });
-    let result = (|| {
-        // Fail fast on unreachable hosts; no limit on the transfer itself.
-        let config = ureq::Agent::config_builder()
-            .timeout_connect(Some(std::time::Duration::from_secs(20)))
-            .timeout_recv_response(Some(std::time::Duration::from_secs(60)))
-            .build();
-        let agent = ureq::Agent::new_with_config(config);
-        let response = agent.get(url).call().map_err(|e| err(e.to_string()))?;
-        let mut reader = response.into_body().into_reader();
-        let mut file = std::fs::File::create(&part).map_err(|e| DataError::io(&part, e))?;
-        let mut buf = vec![0u8; 1 << 16];
-        loop {
-            let n = reader
-                .read(&mut buf)
-                .map_err(|e| err(format!("transfer failed: {e}")))?;
-            if n == 0 {
-                break;
-            }
-            file.write_all(&buf[..n])
-                .map_err(|e| DataError::io(&part, e))?;
-        }
-        file.sync_all().map_err(|e| DataError::io(&part, e))?;
-        drop(file);
-        let actual = content_sha256(&part).map_err(|e| err(e.to_string()))?;
-        if actual != sha256 {
-            return Err(err(format!(
-                "SHA-256 mismatch: expected {sha256}, got {actual}"
-            )));
-        }
-        std::fs::rename(&part, dest).map_err(|e| DataError::io(dest, e))
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&part);
+    // Fail fast on unreachable hosts; no limit on the transfer itself.
+    let config = ureq::Agent::config_builder()
+        .timeout_connect(Some(std::time::Duration::from_secs(20)))
+        .timeout_recv_response(Some(std::time::Duration::from_secs(60)))
+        .build();
+    let agent = ureq::Agent::new_with_config(config);
+    let response = agent.get(url).call().map_err(|e| err(e.to_string()))?;
+    let mut body = Vec::new();
+    response
+        .into_body()
+        .into_reader()
+        .take(MAX_DOWNLOAD)
+        .read_to_end(&mut body)
+        .map_err(|e| err(format!("transfer failed: {e}")))?;
+    let content = crate::idx::gunzip_if_gzip(body.clone(), dest)?;
+    let actual = hex(&Sha256::digest(&content));
+    if actual != sha256 {
+        return Err(err(format!(
+            "SHA-256 mismatch: expected {sha256}, got {actual}"
+        )));
     }
-    result
+    crate::fs::atomic_write(dest, &body)
 }
 
 /// Make sure every file of `files` is in `dir` with the right content,
@@ -168,6 +155,7 @@ pub fn fetch_files(
 mod tests {
     use super::*;
     use std::io::BufRead;
+    use std::io::Write;
     use std::net::TcpListener;
 
     /// Serve `routes` (path → body; `None` body = close after a partial body)

@@ -8,19 +8,36 @@ use std::path::Path;
 
 use crate::DataError;
 
+/// Largest decompressed size accepted from a gzip file (the biggest IDX
+/// file of the MNIST family is 47 MB): a corrupt or hostile header cannot make
+/// the reader allocate without bound.
+pub const MAX_DECOMPRESSED: u64 = 1 << 32;
+
 /// Read a whole file, transparently gunzipping it when it starts with the
 /// gzip magic bytes.
 pub fn read_maybe_gzip(path: &Path) -> Result<Vec<u8>, DataError> {
     let raw = std::fs::read(path).map_err(|e| DataError::io(path, e))?;
-    if raw.starts_with(&[0x1f, 0x8b]) {
-        let mut out = Vec::new();
-        flate2::read::GzDecoder::new(&raw[..])
-            .read_to_end(&mut out)
-            .map_err(|e| DataError::format(path, format!("corrupt gzip stream: {e}")))?;
-        Ok(out)
-    } else {
-        Ok(raw)
+    gunzip_if_gzip(raw, path)
+}
+
+/// `bytes` decompressed if they start with the gzip magic, else unchanged;
+/// `path` names the source in errors. At most [`MAX_DECOMPRESSED`] bytes.
+pub fn gunzip_if_gzip(bytes: Vec<u8>, path: &Path) -> Result<Vec<u8>, DataError> {
+    if !bytes.starts_with(&[0x1f, 0x8b]) {
+        return Ok(bytes);
     }
+    let mut out = Vec::new();
+    flate2::read::GzDecoder::new(&bytes[..])
+        .take(MAX_DECOMPRESSED + 1)
+        .read_to_end(&mut out)
+        .map_err(|e| DataError::format(path, format!("corrupt gzip stream: {e}")))?;
+    if out.len() as u64 > MAX_DECOMPRESSED {
+        return Err(DataError::format(
+            path,
+            format!("decompresses to more than {MAX_DECOMPRESSED} bytes"),
+        ));
+    }
+    Ok(out)
 }
 
 /// An IDX array of unsigned bytes.

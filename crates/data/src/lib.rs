@@ -12,21 +12,23 @@
 //! - [`download`]: checksummed downloads into a cache, never a half-written file.
 //! - [`ImageSet`]: bytes `[N, C, H, W]` + labels.
 //! - [`normalize`] (mean 0.5, std 0.5), [`pad_images`] (28 → 32),
-//!   [`Augment`] (random crop with padding + horizontal flip), [`batch`] into
-//!   Burn tensors, and [`shuffled`] (deterministic by seed).
+//!   [`Augment`] (random crop with padding + horizontal flip);
+//!   [`ImageBatcher`] (a Burn `Batcher`) and [`ImageSet::batches`] (in-order
+//!   normalised batches) into Burn tensors.
 //!
 //! # Example
 //!
 //! ```
-//! use privatesnn_data::{ImageSet, pad_images, batch};
+//! use privatesnn_data::{ImageSet, pad_images};
 //! use burn::tensor::Device;
 //!
 //! let set = ImageSet { pixels: vec![255; 2 * 28 * 28], labels: vec![3, 1],
 //!                      channels: 1, height: 28, width: 28, num_classes: 10 };
 //! let padded = pad_images(&set, 2);
-//! let (x, y) = batch(&padded, &[0, 1], None, &Device::flex());
-//! assert_eq!(x.dims(), [2, 1, 32, 32]);
-//! assert_eq!(y.dims(), [2]);
+//! let device = Device::flex();
+//! let batch = padded.batches(64, &device).next().unwrap();
+//! assert_eq!(batch.images.dims(), [2, 1, 32, 32]);
+//! assert_eq!(batch.targets.dims(), [2]);
 //! ```
 #![warn(missing_docs)]
 
@@ -34,6 +36,7 @@ mod cifar;
 mod dataset;
 pub mod download;
 mod error;
+mod fs;
 pub mod idx;
 mod loader;
 mod mnist;
@@ -48,4 +51,4 @@ pub use loader::{ImageBatch, ImageBatcher, ImageItem};
 pub use mnist::{FASHION_MNIST_DEBIAN_DIR, Split, fashion_mnist_dir, read_mnist_split};
 pub use png_folder::{LABELS_FILE, read_png_folder, save_png, write_grid, write_png_folder};
 pub use tiny_imagenet::read_tiny_imagenet;
-pub use transform::{Augment, batch, normalize, pad_images, shuffled};
+pub use transform::{Augment, normalize, pad_images};

@@ -19,6 +19,30 @@ pub struct ImageItem {
     pub label: usize,
 }
 
+impl ImageSet {
+    /// The set in order as normalised batches of at most `batch_size` images
+    /// (no augmentation; the last batch may be smaller): evaluation and
+    /// conversion read their data this way, training through Burn's loader.
+    pub fn batches<'a>(
+        &'a self,
+        batch_size: usize,
+        device: &'a Device,
+    ) -> impl Iterator<Item = ImageBatch> + 'a {
+        let size = batch_size.max(1);
+        let batcher = ImageBatcher::for_set(self);
+        (0..ImageSet::len(self)).step_by(size).map(move |start| {
+            let end = (start + size).min(ImageSet::len(self));
+            let items = (start..end)
+                .map(|i| ImageItem {
+                    pixels: self.image(i).to_vec(),
+                    label: self.labels[i],
+                })
+                .collect();
+            batcher.batch(items, device)
+        })
+    }
+}
+
 impl Dataset<ImageItem> for ImageSet {
     fn get(&self, index: usize) -> Result<ImageItem, DatasetError> {
         if index >= ImageSet::len(self) {
@@ -135,6 +159,24 @@ mod tests {
             width: 2,
             num_classes: 2,
         }
+    }
+
+    #[test]
+    fn batches_cover_the_set_in_order_normalised() {
+        let s = set(5);
+        let device = Device::flex();
+        let got: Vec<ImageBatch> = s.batches(2, &device).collect();
+        assert_eq!(got.len(), 3);
+        assert_eq!(got[2].images.dims(), [1, 1, 2, 2]);
+        let xs = got[1]
+            .images
+            .clone()
+            .into_data()
+            .try_to_vec::<f32>()
+            .unwrap();
+        assert_eq!(xs[0], normalize(s.image(2)[0]));
+        let ys: Vec<i64> = got[1].targets.clone().into_data().iter::<i64>().collect();
+        assert_eq!(ys, vec![0, 1]);
     }
 
     #[test]

@@ -16,10 +16,12 @@ use crate::{DataError, ImageSet};
 /// The labels file's name inside a PNG folder.
 pub const LABELS_FILE: &str = "labels.csv";
 
-/// Write `set` into `dir` (created if needed) as PNGs plus [`LABELS_FILE`].
+/// Write `set` into `dir` as PNGs plus [`LABELS_FILE`], replacing any
+/// folder already there.
 ///
-/// The labels file is written last, through a temporary file and a rename, so
-/// a folder with a labels file is always complete.
+/// The folder is written as a temporary sibling (`<dir>.tmp-<pid>`) and
+/// renamed into place only when complete: a failure part-way leaves the
+/// previous folder untouched and no half-written one behind.
 pub fn write_png_folder(dir: &Path, set: &ImageSet) -> Result<(), DataError> {
     if set.channels != 1 && set.channels != 3 {
         return Err(DataError::format(
@@ -27,34 +29,68 @@ pub fn write_png_folder(dir: &Path, set: &ImageSet) -> Result<(), DataError> {
             format!("PNG folders hold 1 or 3 channels, not {}", set.channels),
         ));
     }
-    std::fs::create_dir_all(dir).map_err(|e| DataError::io(dir, e))?;
-    let mut csv = String::from("file,label\n");
-    for i in 0..set.len() {
-        let name = format!("{i:06}.png");
-        let path = dir.join(&name);
-        save_png(&path, set.image(i), set.channels, set.height, set.width)?;
-        let _ = writeln!(csv, "{name},{}", set.labels[i]);
+    let name = dir
+        .file_name()
+        .ok_or_else(|| DataError::format(dir, "a PNG folder needs a name"))?
+        .to_string_lossy()
+        .into_owned();
+    let sibling = |tag: &str| dir.with_file_name(format!("{name}.{tag}-{}", std::process::id()));
+    let tmp = sibling("tmp");
+    let _ = std::fs::remove_dir_all(&tmp);
+    let result = (|| {
+        std::fs::create_dir_all(&tmp).map_err(|e| DataError::io(&tmp, e))?;
+        let mut csv = String::from("file,label\n");
+        for i in 0..set.len() {
+            let file = format!("{i:06}.png");
+            let path = tmp.join(&file);
+            let bytes = encode_png(&path, set.image(i), set.channels, set.height, set.width)?;
+            std::fs::write(&path, bytes).map_err(|e| DataError::io(&path, e))?;
+            let _ = writeln!(csv, "{file},{}", set.labels[i]);
+        }
+        write_atomic(&tmp.join(LABELS_FILE), csv.as_bytes())?;
+        // Swap: the old folder (if any) moves aside, the new one into place.
+        let old = sibling("old");
+        let had_old = dir.exists();
+        if had_old {
+            std::fs::rename(dir, &old).map_err(|e| DataError::io(dir, e))?;
+        }
+        if let Err(e) = std::fs::rename(&tmp, dir) {
+            if had_old {
+                let _ = std::fs::rename(&old, dir);
+            }
+            return Err(DataError::io(dir, e));
+        }
+        if had_old {
+            let _ = std::fs::remove_dir_all(&old);
+        }
+        Ok(())
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_dir_all(&tmp);
     }
-    let tmp = dir.join(format!("{LABELS_FILE}.part"));
-    std::fs::write(&tmp, csv).map_err(|e| DataError::io(&tmp, e))?;
-    let dst = dir.join(LABELS_FILE);
-    std::fs::rename(&tmp, &dst).map_err(|e| DataError::io(&dst, e))
+    result
 }
 
-/// Save one `[C, H, W]` byte image as PNG (C = 1 or 3).
-pub fn save_png(
+/// Write `bytes` to `path` through a temporary sibling, fsync and rename.
+fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), DataError> {
+    crate::fs::atomic_write(path, bytes)
+}
+
+/// Encode one `[C, H, W]` byte image (C = 1 or 3) as PNG bytes.
+fn encode_png(
     path: &Path,
     chw: &[u8],
     channels: usize,
     height: usize,
     width: usize,
-) -> Result<(), DataError> {
+) -> Result<Vec<u8>, DataError> {
     let hw = height * width;
     let (w, h) = (width as u32, height as u32);
+    let mut out = std::io::Cursor::new(Vec::new());
     let result = if channels == 1 {
         image::GrayImage::from_raw(w, h, chw[..hw].to_vec())
             .ok_or_else(|| DataError::format(path, "image buffer too small"))?
-            .save(path)
+            .write_to(&mut out, image::ImageFormat::Png)
     } else {
         let mut hwc = vec![0u8; 3 * hw];
         for p in 0..hw {
@@ -64,9 +100,22 @@ pub fn save_png(
         }
         image::RgbImage::from_raw(w, h, hwc)
             .ok_or_else(|| DataError::format(path, "image buffer too small"))?
-            .save(path)
+            .write_to(&mut out, image::ImageFormat::Png)
     };
-    result.map_err(|e| DataError::format(path, format!("cannot write PNG: {e}")))
+    result.map_err(|e| DataError::format(path, format!("cannot encode PNG: {e}")))?;
+    Ok(out.into_inner())
+}
+
+/// Save one `[C, H, W]` byte image as PNG (C = 1 or 3), atomically.
+pub fn save_png(
+    path: &Path,
+    chw: &[u8],
+    channels: usize,
+    height: usize,
+    width: usize,
+) -> Result<(), DataError> {
+    let bytes = encode_png(path, chw, channels, height, width)?;
+    write_atomic(path, &bytes)
 }
 
 /// Decode an image file (PNG or JPEG) into `[C, H, W]` bytes with `channels`
@@ -248,6 +297,35 @@ mod tests {
             let back = read_png_folder(dir.path(), 5).unwrap();
             assert_eq!(back, s);
         }
+    }
+
+    /// Issue 9: a synthesis that failed part-way left new PNGs among the old
+    /// ones under the old labels file. A failed write must leave the old
+    /// folder exactly as it was, and no temporary folder behind.
+    #[test]
+    fn issue9_a_failed_rewrite_leaves_the_old_folder_whole() {
+        let root = tempfile::tempdir().unwrap();
+        let dir = root.path().join("synthetic");
+        let old = set(1);
+        write_png_folder(&dir, &old).unwrap();
+        // Block the temporary folder with a file: the rewrite fails.
+        let tmp = root
+            .path()
+            .join(format!("synthetic.tmp-{}", std::process::id()));
+        std::fs::write(&tmp, b"in the way").unwrap();
+        let mut new = set(1);
+        new.labels = vec![1, 1, 1, 1, 1];
+        assert!(write_png_folder(&dir, &new).is_err());
+        assert_eq!(read_png_folder(&dir, 5).unwrap(), old);
+        std::fs::remove_file(&tmp).unwrap();
+        // A successful rewrite replaces the folder and leaves nothing else.
+        write_png_folder(&dir, &new).unwrap();
+        assert_eq!(read_png_folder(&dir, 5).unwrap(), new);
+        let names: Vec<_> = std::fs::read_dir(root.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names, vec![std::ffi::OsString::from("synthetic")]);
     }
 
     #[test]

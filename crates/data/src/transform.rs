@@ -1,6 +1,5 @@
 //! Pixel transforms: normalisation, padding, random crop and flip, batching.
 
-use burn::tensor::{Device, Int, Tensor, TensorData};
 use rand::rngs::Xoshiro256PlusPlus as StdRng;
 use rand::{RngExt, SeedableRng};
 
@@ -84,46 +83,6 @@ impl Augment {
     }
 }
 
-/// Normalised images `[B, C, H, W]` and labels `[B]` for the given indices,
-/// optionally augmented.
-pub fn batch(
-    set: &ImageSet,
-    indices: &[usize],
-    augment: Option<&mut Augment>,
-    device: &Device,
-) -> (Tensor<4>, Tensor<1, Int>) {
-    let (c, h, w) = (set.channels, set.height, set.width);
-    let n = set.image_len();
-    let mut buf = vec![0u8; n];
-    let mut values = Vec::with_capacity(indices.len() * n);
-    let mut aug = augment;
-    for &i in indices {
-        let img = set.image(i);
-        let src = match aug.as_deref_mut() {
-            Some(a) => {
-                a.apply(img, c, h, w, &mut buf);
-                &buf[..]
-            }
-            None => img,
-        };
-        values.extend(src.iter().map(|&p| normalize(p)));
-    }
-    let labels: Vec<i64> = indices.iter().map(|&i| set.labels[i] as i64).collect();
-    (
-        Tensor::from_data(TensorData::new(values, [indices.len(), c, h, w]), device),
-        Tensor::from_data(TensorData::new(labels, [indices.len()]), device),
-    )
-}
-
-/// A deterministic permutation of `0..n` for epoch `epoch` of a run seeded `seed`.
-pub fn shuffled(n: usize, seed: u64, epoch: u64) -> Vec<usize> {
-    use rand::seq::SliceRandom;
-    let mut idx: Vec<usize> = (0..n).collect();
-    let mut rng = StdRng::seed_from_u64(seed ^ epoch.wrapping_mul(0x9E37_79B9_7F4A_7C15));
-    idx.shuffle(&mut rng);
-    idx
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -193,26 +152,5 @@ mod tests {
             // at most 2 rows and 2 columns of zero fill
             assert!(x.iter().filter(|&&v| v == 0).count() <= 64 - 36);
         }
-    }
-
-    #[test]
-    fn shuffle_is_a_seeded_permutation() {
-        let a = shuffled(100, 5, 0);
-        let mut sorted = a.clone();
-        sorted.sort();
-        assert_eq!(sorted, (0..100).collect::<Vec<_>>());
-        assert_eq!(a, shuffled(100, 5, 0));
-        assert_ne!(a, shuffled(100, 5, 1));
-    }
-
-    #[test]
-    fn batch_has_normalized_values_and_labels() {
-        let s = set(1, 2, 2, 3);
-        let (x, y) = batch(&s, &[2, 0], None, &Device::flex());
-        assert_eq!(x.dims(), [2, 1, 2, 2]);
-        let xs = x.into_data().try_to_vec::<f32>().unwrap();
-        assert_eq!(xs[0], normalize(s.image(2)[0]));
-        let ys: Vec<i64> = y.into_data().iter::<i64>().collect();
-        assert_eq!(ys, vec![2, 0]);
     }
 }

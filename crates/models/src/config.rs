@@ -10,6 +10,11 @@ pub const VGG16_ARCH: &str = "64,64,A,128,128,A,256,256,256,A,512,512,512,A,512,
 /// VGG11 feature configuration (a smaller variant for quick experiments).
 pub const VGG11_ARCH: &str = "64,A,128,A,256,256,A,512,512,A,512,512,A";
 
+/// Largest conv width, hidden width, class count, channel count and image
+/// side a config may ask for (a guard against typos that would allocate
+/// terabytes).
+pub const MAX_WIDTH: usize = 1 << 16;
+
 /// One entry of a VGG feature stack.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum VggLayer {
@@ -76,20 +81,56 @@ impl VggConfig {
             if c == 0 {
                 return Err(ModelError::config("arch", "conv width 0"));
             }
-            out.push(VggLayer::Conv(
-                ((c as f64 * self.width).round() as usize).max(1),
-            ));
+            let scaled = (c as f64 * self.width).round();
+            if scaled.is_nan() || scaled > MAX_WIDTH as f64 {
+                return Err(ModelError::config(
+                    "arch",
+                    format!("conv width {c} x width {} exceeds {MAX_WIDTH}", self.width),
+                ));
+            }
+            out.push(VggLayer::Conv((scaled as usize).max(1)));
         }
         if !matches!(out.first(), Some(VggLayer::Conv(_))) {
             return Err(ModelError::config("arch", "must start with a conv layer"));
+        }
+        // Each pool belongs to the conv before it (the SNN pools that conv's
+        // spikes); two pools in a row would have no conv between them.
+        if let Some(i) = out
+            .windows(2)
+            .position(|w| w[0] == VggLayer::AvgPool && w[1] == VggLayer::AvgPool)
+        {
+            return Err(ModelError::config(
+                "arch",
+                format!(
+                    "entries {} and {} are both `A`: every average pool must follow a conv",
+                    i + 1,
+                    i + 2
+                ),
+            ));
         }
         Ok(out)
     }
 
     /// Checks every field; the error names the bad one.
     pub fn validate(&self) -> Result<(), ModelError> {
+        for (name, value) in [
+            ("in_channels", self.in_channels),
+            ("image_size", self.image_size),
+            ("num_classes", self.num_classes),
+            ("hidden", self.hidden),
+        ] {
+            if value > MAX_WIDTH {
+                return Err(ModelError::config(
+                    name,
+                    format!("{value} exceeds the limit {MAX_WIDTH}"),
+                ));
+            }
+        }
         if self.in_channels == 0 {
             return Err(ModelError::config("in_channels", "must be > 0"));
+        }
+        if self.image_size == 0 {
+            return Err(ModelError::config("image_size", "must be > 0"));
         }
         if self.num_classes < 2 {
             return Err(ModelError::config("num_classes", "must be >= 2"));
@@ -187,5 +228,18 @@ mod tests {
             .validate()
             .unwrap_err();
         assert!(e.to_string().contains("start with a conv"), "{e}");
+    }
+
+    /// Issue 9: two pools in a row passed validation and panicked in the first forward.
+    #[test]
+    fn issue9_two_pools_in_a_row_are_refused() {
+        let e = VggConfig::new()
+            .with_arch("64,A,A,128,A,256,A".into())
+            .validate()
+            .unwrap_err();
+        assert!(
+            e.to_string().contains("entries 2 and 3 are both `A`"),
+            "{e}"
+        );
     }
 }

@@ -22,6 +22,14 @@ pub enum ModelError {
         /// The underlying error.
         source: std::io::Error,
     },
+    /// A model holds a NaN or infinite weight (refused on save and on load).
+    #[error("{}: weight `{what}` holds NaN or infinite values (a diverged training?); refusing to use it", path.display())]
+    NonFinite {
+        /// The file.
+        path: PathBuf,
+        /// The offending tensor.
+        what: String,
+    },
     /// A model file exists but is not a valid model of the expected kind.
     #[error("{}: {reason}", path.display())]
     Format {

@@ -86,28 +86,70 @@ pub fn meta_path(path: &Path) -> PathBuf {
     path.with_extension("json")
 }
 
-/// Write `bytes` to `path` atomically: a temporary sibling, fsync, rename.
+/// Write `bytes` to `path` atomically, creating its folder if needed: a
+/// temporary sibling (`tempfile`) is written, fsynced and renamed into place,
+/// so `path` holds either the old or the new bytes, never a mix. Every file
+/// the models crate and the pipeline write goes through here (the data
+/// crate, which does not depend on this one, has the same routine for its
+/// PNGs and downloads).
 pub fn atomic_write(path: &Path, bytes: &[u8]) -> Result<(), ModelError> {
     let io = |source| ModelError::Io {
         path: path.to_path_buf(),
         source,
     };
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).map_err(io)?;
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    std::fs::create_dir_all(dir).map_err(io)?;
+    let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(io)?;
+    tmp.write_all(bytes).map_err(io)?;
+    tmp.as_file().sync_all().map_err(io)?;
+    tmp.persist(path).map_err(|e| io(e.error))?;
+    Ok(())
+}
+
+/// The weights of a VGG by name (`convs.{i}.weight`, `fc1.weight`, `fc2.weight`).
+fn vgg_weights(vgg: &Vgg) -> Vec<(String, burn::tensor::Tensor<1>)> {
+    let mut out: Vec<(String, burn::tensor::Tensor<1>)> = vgg
+        .convs
+        .iter()
+        .enumerate()
+        .map(|(i, c)| (format!("convs.{i}.weight"), c.weight.val().flatten(0, 3)))
+        .collect();
+    out.push(("fc1.weight".into(), vgg.fc1.weight.val().flatten(0, 1)));
+    out.push(("fc2.weight".into(), vgg.fc2.weight.val().flatten(0, 1)));
+    out
+}
+
+/// The first weight tensor of `vgg` holding a NaN or an infinity, by name.
+pub fn non_finite_weight(vgg: &Vgg) -> Option<String> {
+    vgg_weights(vgg).into_iter().find_map(|(name, w)| {
+        let bad = !w.is_finite().all().into_scalar::<bool>();
+        bad.then_some(name)
+    })
+}
+
+/// Check that every weight is finite and every threshold finite and > 0.
+pub fn check_values(vgg: &Vgg, thresholds: &[f64], path: &Path) -> Result<(), ModelError> {
+    if let Some(name) = non_finite_weight(vgg) {
+        return Err(ModelError::NonFinite {
+            path: path.to_path_buf(),
+            what: name,
+        });
     }
-    let mut tmp = path.as_os_str().to_owned();
-    tmp.push(format!(".{}.tmp", std::process::id()));
-    let tmp = PathBuf::from(tmp);
-    let result = (|| {
-        let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, path)
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
+    for (l, &t) in thresholds.iter().enumerate() {
+        if !(t.is_finite() && t > 0.0) {
+            return Err(ModelError::Format {
+                path: path.to_path_buf(),
+                reason: format!(
+                    "threshold of spiking layer {l} (`neurons.{l}.threshold`) is {t}; \
+                     thresholds must be finite and > 0"
+                ),
+            });
+        }
     }
-    result.map_err(io)
+    Ok(())
 }
 
 fn write_meta(path: &Path, meta: &ModelMeta) -> Result<String, ModelError> {
@@ -151,10 +193,34 @@ fn save_module<M: Module>(module: &M, path: &Path, meta: &ModelMeta) -> Result<(
 
 fn read_meta(path: &Path, kind: ModelKind) -> Result<ModelMeta, ModelError> {
     let mpath = meta_path(path);
-    let text = std::fs::read_to_string(&mpath).map_err(|source| ModelError::Io {
-        path: mpath.clone(),
-        source,
-    })?;
+    let text = match std::fs::read_to_string(&mpath) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && !path.exists() => {
+            return Err(ModelError::Io {
+                path: path.to_path_buf(),
+                source: std::io::Error::new(
+                    std::io::ErrorKind::NotFound,
+                    format!("no such model (nor its sidecar {})", mpath.display()),
+                ),
+            });
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(ModelError::Format {
+                path: path.to_path_buf(),
+                reason: format!(
+                    "its sidecar {} is missing; it holds the architecture the weights \
+                     belong to, and every save writes it next to the weights: copy both files",
+                    mpath.display()
+                ),
+            });
+        }
+        Err(source) => {
+            return Err(ModelError::Io {
+                path: mpath.clone(),
+                source,
+            });
+        }
+    };
     let meta: ModelMeta = serde_json::from_str(&text).map_err(|e| ModelError::Format {
         path: mpath.clone(),
         reason: format!("not a model sidecar: {e}"),
@@ -194,14 +260,26 @@ fn load_module<M: Module>(module: M, path: &Path) -> Result<M, ModelError> {
         path: path.to_path_buf(),
         reason,
     };
+    let size = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
+    let unreadable = |e: String| {
+        fail(format!(
+            "not a readable {} model file ({size} bytes; truncated, corrupt or another format): {e}",
+            match format {
+                WeightFormat::Burnpack => "burnpack",
+                WeightFormat::Safetensors => "safetensors",
+            }
+        ))
+    };
     match format {
-        WeightFormat::Burnpack => module.try_load_file(path).map_err(|e| fail(e.to_string())),
+        WeightFormat::Burnpack => module
+            .try_load_file(path)
+            .map_err(|e| unreadable(e.to_string())),
         WeightFormat::Safetensors => {
             let mut module = module;
             let mut store = SafetensorsStore::from_file(path);
             let result = module
                 .load_from(&mut store)
-                .map_err(|e| fail(e.to_string()))?;
+                .map_err(|e| unreadable(e.to_string()))?;
             if !result.is_success() || !result.missing.is_empty() {
                 return Err(fail(format!(
                     "weights do not fit the model: missing {:?}, errors {:?}",
@@ -214,7 +292,10 @@ fn load_module<M: Module>(module: M, path: &Path) -> Result<M, ModelError> {
 }
 
 /// Save an ANN (weights + sidecar) to `path` (`.bpk` or `.safetensors`).
+///
+/// Refuses (before writing anything) a model with a NaN or infinite weight.
 pub fn save_ann(model: &Vgg, config: &VggConfig, path: &Path) -> Result<(), ModelError> {
+    check_values(model, &[], path)?;
     let meta = ModelMeta {
         format: FORMAT.into(),
         version: VERSION,
@@ -226,19 +307,26 @@ pub fn save_ann(model: &Vgg, config: &VggConfig, path: &Path) -> Result<(), Mode
 }
 
 /// Load an ANN saved by [`save_ann`], onto `device`.
+///
+/// Errors name the file: missing sidecar, unreadable weights, weights that
+/// do not fit the architecture, or a NaN / infinite weight.
 pub fn load_ann(path: &Path, device: &Device) -> Result<(Vgg, VggConfig), ModelError> {
     let meta = read_meta(path, ModelKind::Ann)?;
     let model = load_module(meta.vgg.init(device), path)?;
+    check_values(&model, &[], path)?;
     Ok((model, meta.vgg))
 }
 
 /// Save an SNN (weights, thresholds + sidecar) to `path`.
+///
+/// Refuses a NaN or infinite weight and a threshold that is not finite and > 0.
 pub fn save_snn(
     model: &Snn,
     vgg: &VggConfig,
     snn: &SnnConfig,
     path: &Path,
 ) -> Result<(), ModelError> {
+    check_values(&model.ann, &model.thresholds(), path)?;
     let meta = ModelMeta {
         format: FORMAT.into(),
         version: VERSION,
@@ -249,7 +337,8 @@ pub fn save_snn(
     save_module(model, path, &meta)
 }
 
-/// Load an SNN saved by [`save_snn`], onto `device`.
+/// Load an SNN saved by [`save_snn`], onto `device`, with the checks of
+/// [`load_ann`] and thresholds that must be finite and > 0.
 pub fn load_snn(path: &Path, device: &Device) -> Result<(Snn, VggConfig, SnnConfig), ModelError> {
     let meta = read_meta(path, ModelKind::Snn)?;
     let snn_cfg = meta.snn.clone().ok_or_else(|| ModelError::Format {
@@ -258,5 +347,6 @@ pub fn load_snn(path: &Path, device: &Device) -> Result<(Snn, VggConfig, SnnConf
     })?;
     let skeleton = Snn::from_ann(meta.vgg.init(device), &snn_cfg);
     let model = load_module(skeleton, path)?;
+    check_values(&model.ann, &model.thresholds(), path)?;
     Ok((model, meta.vgg, snn_cfg))
 }

@@ -85,3 +85,103 @@ fn bad_files_give_errors_that_name_them() {
     let e = load_ann(&other, &device).unwrap_err();
     assert!(matches!(e, ModelError::Format { .. }), "{e} ({bigger:?})");
 }
+
+/// Overwrite the f32 values of tensor `name` in a safetensors file.
+fn patch_safetensors(path: &std::path::Path, name: &str, value: f32) {
+    let mut bytes = std::fs::read(path).unwrap();
+    let len = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
+    let header: serde_json::Value = serde_json::from_slice(&bytes[8..8 + len]).unwrap();
+    let offsets = &header[name]["data_offsets"];
+    let (a, b) = (
+        offsets[0].as_u64().unwrap() as usize,
+        offsets[1].as_u64().unwrap() as usize,
+    );
+    for at in (8 + len + a..8 + len + b).step_by(4) {
+        bytes[at..at + 4].copy_from_slice(&value.to_le_bytes());
+    }
+    std::fs::write(path, bytes).unwrap();
+}
+
+/// Issue 9: a model with NaN weights loaded and was evaluated silently.
+#[test]
+fn issue9_non_finite_weights_are_refused_on_save_and_load() {
+    let device = Device::flex();
+    let dir = tempfile::tempdir().unwrap();
+    let mut ann = cfg().init(&device);
+    let path = dir.path().join("ann.safetensors");
+    save_ann(&ann, &cfg(), &path).unwrap();
+    for bad in [f32::NAN, f32::INFINITY] {
+        patch_safetensors(&path, "fc1.weight", bad);
+        let e = load_ann(&path, &device).unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("weight `fc1.weight` holds NaN or infinite values"),
+            "{e}"
+        );
+    }
+    // Nothing non-finite is written in the first place.
+    ann.convs[1].weight =
+        burn::module::Param::from_tensor(ann.convs[1].weight.val().mul_scalar(f64::NAN));
+    let fresh = dir.path().join("nan.bpk");
+    let e = save_ann(&ann, &cfg(), &fresh).unwrap_err();
+    assert!(e.to_string().contains("convs.1.weight"), "{e}");
+    assert!(!fresh.exists() && !meta_path(&fresh).exists());
+}
+
+/// Issue 9: an SNN with a NaN, zero, negative or infinite threshold loaded
+/// and was evaluated silently.
+#[test]
+fn issue9_bad_thresholds_are_refused_on_save_and_load() {
+    let device = Device::flex();
+    let dir = tempfile::tempdir().unwrap();
+    let snn_cfg = SnnConfig::new();
+    let snn = Snn::from_ann(cfg().init(&device), &snn_cfg).with_thresholds(&[0.5, 1.0, 2.0]);
+    let path = dir.path().join("snn.safetensors");
+    for bad in [f32::NAN, 0.0, -1.0, f32::INFINITY] {
+        save_snn(&snn, &cfg(), &snn_cfg, &path).unwrap();
+        patch_safetensors(&path, "neurons.1.threshold", bad);
+        let e = load_snn(&path, &device).unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("threshold of spiking layer 1 (`neurons.1.threshold`)"),
+            "{bad}: {e}"
+        );
+        let e = save_snn(
+            &snn.clone().with_thresholds(&[0.5, bad as f64, 2.0]),
+            &cfg(),
+            &snn_cfg,
+            &dir.path().join("bad.bpk"),
+        )
+        .unwrap_err();
+        assert!(
+            e.to_string().contains("must be finite and > 0"),
+            "{bad}: {e}"
+        );
+    }
+}
+
+/// Issue 9: a 0-byte or 100-byte model said only "failed to fill whole
+/// buffer"; a missing sidecar printed an OS error with no hint.
+#[test]
+fn issue9_truncated_files_and_missing_sidecars_say_what_is_wrong() {
+    let device = Device::flex();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("ann.bpk");
+    save_ann(&cfg().init(&device), &cfg(), &path).unwrap();
+    let good = std::fs::read(&path).unwrap();
+    for n in [0usize, 100] {
+        std::fs::write(&path, &good[..n.min(good.len())]).unwrap();
+        let e = load_ann(&path, &device).unwrap_err().to_string();
+        assert!(
+            e.contains(&format!("not a readable burnpack model file ({n} bytes")),
+            "{n}: {e}"
+        );
+    }
+    std::fs::write(&path, &good).unwrap();
+    std::fs::remove_file(meta_path(&path)).unwrap();
+    let e = load_ann(&path, &device).unwrap_err().to_string();
+    assert!(
+        e.contains("sidecar") && e.contains("ann.json is missing") && e.contains("copy both"),
+        "{e}"
+    );
+}

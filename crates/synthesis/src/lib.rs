@@ -45,13 +45,17 @@
 //! ```
 #![warn(missing_docs)]
 
-mod impressions;
+mod blur;
+mod class_impressions;
+mod dirichlet;
+mod pixels;
 mod similarity;
+#[cfg(test)]
+mod test_model;
 
-pub use impressions::{
-    ClassImpressionConfig, Classifier, DirichletConfig, class_impressions, dirichlet_impressions,
-    gaussian_blur, gaussian_kernel, soft_label_loss,
-};
+pub use blur::{gaussian_blur, gaussian_kernel};
+pub use class_impressions::{ClassImpressionConfig, class_impressions};
+pub use dirichlet::{Classifier, DirichletConfig, dirichlet_impressions, soft_label_loss};
 pub use similarity::{Similarity, class_similarity, concentration, sample_soft_labels};
 
 use privatesnn_data::ImageSet;

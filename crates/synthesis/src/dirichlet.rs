@@ -1,16 +1,15 @@
-//! Synthetic images optimised against a frozen classifier.
+//! Class-similarity Dirichlet impressions (PrivateSNN Algorithm 3 step 1,
+//! after ZSKD): the data-free training set.
 
 use burn::config::Config;
 use burn::module::{Module, Param};
 use burn::optim::{AdamConfig, GradientsParams};
 use burn::tensor::activation::log_softmax;
-use burn::tensor::module::conv2d;
-use burn::tensor::ops::ConvOptions;
 use burn::tensor::{Device, Tensor, TensorData};
-use rand::RngExt;
 use rand::SeedableRng;
 use rand::rngs::Xoshiro256PlusPlus;
 
+use crate::pixels::{normalise, uniform};
 use crate::similarity::{Similarity, class_similarity, concentration, sample_soft_labels};
 use crate::{SynthesisError, SyntheticSet};
 
@@ -83,32 +82,6 @@ impl DirichletConfig {
 struct Canvas {
     pixels: Param<Tensor<4>>,
 }
-
-fn uniform(
-    n: usize,
-    shape: [usize; 3],
-    rng: &mut Xoshiro256PlusPlus,
-    device: &Device,
-) -> Tensor<4> {
-    let [c, h, w] = shape;
-    let values: Vec<f32> = (0..n * c * h * w).map(|_| rng.random::<f32>()).collect();
-    Tensor::from_data(TensorData::new(values, [n, c, h, w]), device)
-}
-
-fn normalise(x: Tensor<4>) -> Tensor<4> {
-    x.mul_scalar(2.0).sub_scalar(1.0)
-}
-
-/// A normalised image back in `[0, 1]`, clipped and quantised to 8 bits.
-fn to_8bit_image(z: Tensor<4>) -> Tensor<4> {
-    z.add_scalar(1.0)
-        .div_scalar(2.0)
-        .clamp(0.0, 1.0)
-        .mul_scalar(255.0)
-        .round()
-        .div_scalar(255.0)
-}
-
 /// Soft-label cross-entropy per image, `-Σ_k y_k log softmax(logits / temperature)_k`:
 /// `[N, classes]` logits and soft labels → `[N]`.
 pub fn soft_label_loss(logits: Tensor<2>, soft: Tensor<2>, temperature: f64) -> Tensor<1> {
@@ -198,140 +171,12 @@ pub fn dirichlet_impressions(
     })
 }
 
-/// Settings of [`class_impressions`] (Algorithm 2; the upstream
-/// visualisation code the paper's attack uses).
-#[derive(Config, Debug, PartialEq)]
-pub struct ClassImpressionConfig {
-    /// Iterations.
-    #[config(default = 150)]
-    pub iterations: usize,
-    /// SGD learning rate on the normalised image.
-    #[config(default = 6.0)]
-    pub lr: f64,
-    /// SGD weight decay.
-    #[config(default = 1e-4)]
-    pub weight_decay: f64,
-    /// Blur every this many iterations (0 = never).
-    #[config(default = 4)]
-    pub blur_every: usize,
-    /// Standard deviation of the Gaussian blur, pixels.
-    #[config(default = 1.0)]
-    pub blur_sigma: f64,
-    /// Seed of the initial noise.
-    #[config(default = 0)]
-    pub seed: u64,
-}
-
-/// A normalised 2-D Gaussian kernel of standard deviation `sigma`, radius `ceil(2 sigma)`.
-pub fn gaussian_kernel(sigma: f64) -> (Vec<f32>, usize) {
-    let r = (2.0 * sigma).ceil().max(1.0) as i64;
-    let k = (2 * r + 1) as usize;
-    let g: Vec<f64> = (-r..=r)
-        .map(|i| (-(i * i) as f64 / (2.0 * sigma * sigma)).exp())
-        .collect();
-    let s: f64 = g.iter().sum();
-    let mut out = Vec::with_capacity(k * k);
-    for a in &g {
-        for b in &g {
-            out.push((a * b / (s * s)) as f32);
-        }
-    }
-    (out, k)
-}
-
-/// Blur each channel of `x` with a Gaussian (zero padding, same size).
-pub fn gaussian_blur(x: Tensor<4>, sigma: f64) -> Tensor<4> {
-    let [_, c, _, _] = x.dims();
-    let (kernel, k) = gaussian_kernel(sigma);
-    let weights: Vec<f32> = (0..c).flat_map(|_| kernel.iter().copied()).collect();
-    let w = Tensor::<4>::from_data(TensorData::new(weights, [c, 1, k, k]), &x.device());
-    conv2d(
-        x,
-        w,
-        None,
-        ConvOptions::new([1, 1], [k / 2, k / 2], [1, 1], c),
-    )
-}
-
-/// Class impressions: images that maximise the pre-softmax logit of each of
-/// `classes` (one image per entry), by SGD on the normalised image with weight
-/// decay, the image clipped to `[0, 1]` and quantised to 8 bits after every
-/// step, and blurred every `blur_every` steps.
-pub fn class_impressions(
-    model: Classifier<'_>,
-    classes: &[usize],
-    num_classes: usize,
-    shape: [usize; 3],
-    config: &ClassImpressionConfig,
-    device: &Device,
-) -> Result<SyntheticSet, SynthesisError> {
-    if !device.is_autodiff() {
-        return Err(SynthesisError::NeedsAutodiff);
-    }
-    if let Some(&c) = classes.iter().find(|&&c| c >= num_classes) {
-        return Err(SynthesisError::Config {
-            field: "classes",
-            reason: format!("class {c} out of range 0..{num_classes}"),
-        });
-    }
-    let n = classes.len();
-    let mut rng = Xoshiro256PlusPlus::seed_from_u64(config.seed);
-    let onehot: Vec<f32> = classes
-        .iter()
-        .flat_map(|&c| (0..num_classes).map(move |k| if k == c { 1.0 } else { 0.0 }))
-        .collect();
-    let select = Tensor::<2>::from_data(TensorData::new(onehot, [n, num_classes]), device);
-    let mut z = normalise(uniform(n, shape, &mut rng, device));
-    let mut logit = Tensor::<1>::zeros([n], device);
-    for it in 1..=config.iterations {
-        let x = z.clone().detach().require_grad();
-        let logits = model(x.clone());
-        let picked = (logits * select.clone()).sum_dim(1).reshape([n]);
-        logit = picked.clone().detach();
-        let grads = picked.sum().neg().backward();
-        let g = x.grad(&grads).ok_or(SynthesisError::NeedsAutodiff)?;
-        let g = Tensor::<4>::from_inner(g);
-        let step = z.clone().detach()
-            - (g + z.clone().detach().mul_scalar(config.weight_decay)).mul_scalar(config.lr);
-        // Back to an 8-bit image in [0, 1], then normalised again.
-        z = normalise(to_8bit_image(step));
-        if config.blur_every > 0 && it % config.blur_every == 0 {
-            z = gaussian_blur(z, config.blur_sigma);
-        }
-    }
-    let x = to_8bit_image(z);
-    let [c, h, w] = shape;
-    Ok(SyntheticSet {
-        images: x.into_data().iter::<f32>().collect(),
-        labels: classes.to_vec(),
-        soft_labels: Vec::new(),
-        final_loss: logit.neg().into_data().iter::<f32>().collect(),
-        channels: c,
-        height: h,
-        width: w,
-        num_classes,
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use burn::module::Module;
-    use privatesnn_models::{Vgg, VggConfig};
-
-    fn model(device: &Device) -> Vgg {
-        let plain = Device::flex();
-        plain.seed(3);
-        VggConfig::new()
-            .with_in_channels(1)
-            .with_image_size(8)
-            .with_num_classes(3)
-            .with_arch("4,A,8,A".into())
-            .with_hidden(16)
-            .init(&plain)
-            .valid()
-            .fork(device)
-    }
+    use crate::test_model::model;
+    use privatesnn_models::Vgg;
+    use rand::RngExt;
 
     fn run(ann: &Vgg, iterations: usize, batch: usize, device: &Device) -> SyntheticSet {
         let f = |x| ann.forward(x);
@@ -456,63 +301,5 @@ mod tests {
             .map(|(a, b)| (a - b).abs())
             .fold(0.0f32, f32::max);
         assert!(diff < 1e-4, "max pixel difference {diff}");
-    }
-
-    #[test]
-    fn class_impressions_raise_their_logit() {
-        let device = Device::flex().autodiff();
-        let ann = model(&device);
-        let f = |x| ann.forward(x);
-        let run = |it, blur| {
-            let c = ClassImpressionConfig::new()
-                .with_iterations(it)
-                .with_lr(0.2)
-                .with_blur_every(blur);
-            class_impressions(&f, &[0, 1, 2], 3, [1, 8, 8], &c, &device).unwrap()
-        };
-        let (a, b) = (run(1, 0), run(40, 0));
-        assert_eq!(b.labels, vec![0, 1, 2]);
-        for (x, y) in a.final_loss.iter().zip(&b.final_loss) {
-            assert!(y < x, "-logit {x} -> {y}");
-        }
-        // 8-bit images, with or without blurring.
-        let b = run(8, 4);
-        assert!(
-            b.images
-                .iter()
-                .all(|p| ((p * 255.0).round() - p * 255.0).abs() < 1e-3)
-        );
-        let e = class_impressions(
-            &f,
-            &[3],
-            3,
-            [1, 8, 8],
-            &ClassImpressionConfig::new(),
-            &device,
-        )
-        .unwrap_err();
-        assert!(e.to_string().contains("class 3 out of range"), "{e}");
-        let e = class_impressions(
-            &f,
-            &[0],
-            3,
-            [1, 8, 8],
-            &ClassImpressionConfig::new(),
-            &Device::flex(),
-        )
-        .unwrap_err();
-        assert!(matches!(e, SynthesisError::NeedsAutodiff));
-    }
-
-    #[test]
-    fn gaussian_kernel_and_blur() {
-        let (k, size) = gaussian_kernel(1.0);
-        assert_eq!(size, 5);
-        assert!((k.iter().sum::<f32>() - 1.0).abs() < 1e-6);
-        assert!(k[12] > k[11] && (k[11] - k[13]).abs() < 1e-9);
-        // A constant image stays constant away from the border.
-        let x = Tensor::<4>::ones([1, 2, 9, 9], &Device::flex());
-        let y: Vec<f32> = gaussian_blur(x, 1.0).into_data().iter::<f32>().collect();
-        assert!((y[4 * 9 + 4] - 1.0).abs() < 1e-5 && y[0] < 0.9);
     }
 }

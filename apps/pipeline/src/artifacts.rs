@@ -1,0 +1,273 @@
+//! Every output of a run: where it lives, what it is made of, what it
+//! depends on. The one place that knows file names; stages ask it.
+
+use std::path::{Path, PathBuf};
+
+use serde_json::Value;
+
+use crate::config::ExperimentConfig;
+
+/// Which data an SNN's thresholds were balanced on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum SnnSource {
+    /// The synthetic images (data-free, PrivateSNN).
+    Synthetic,
+    /// Real training images (the Sengupta et al. baseline).
+    Real,
+}
+
+impl SnnSource {
+    /// Both sources, in report order.
+    pub const ALL: [SnnSource; 2] = [SnnSource::Synthetic, SnnSource::Real];
+
+    /// `synthetic` or `real`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SnnSource::Synthetic => "synthetic",
+            SnnSource::Real => "real",
+        }
+    }
+}
+
+impl std::fmt::Display for SnnSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// An artifact with a provenance record: made by one stage, from config
+/// sections and other artifacts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Artifact {
+    /// The trained ANN (`ann.bpk`).
+    Ann,
+    /// The synthetic set (`synthetic/`).
+    Synthetic,
+    /// A converted SNN (`snn-<source>.bpk`).
+    Snn(SnnSource),
+    /// SNN accuracy against timesteps (`snn-accuracy.json`, plot, report).
+    SnnAccuracy,
+}
+
+impl Artifact {
+    /// The stage command that makes it (for messages).
+    pub fn made_by(self) -> String {
+        match self {
+            Artifact::Ann => "train-ann".into(),
+            Artifact::Synthetic => "synthesize".into(),
+            Artifact::Snn(s) => format!("convert --source {s}"),
+            Artifact::SnnAccuracy => "evaluate --snn".into(),
+        }
+    }
+
+    /// The config entries it is made from: section names, or
+    /// `section.field` for single fields.
+    pub fn config_keys(self) -> &'static [&'static str] {
+        match self {
+            Artifact::Ann => &["seed", "model", "train", "data"],
+            Artifact::Synthetic => &["synthesis"],
+            Artifact::Snn(SnnSource::Synthetic) => &["snn", "conversion", "evaluate.batch_size"],
+            Artifact::Snn(SnnSource::Real) => &[
+                "snn",
+                "baseline",
+                "data",
+                "evaluate.batch_size",
+                "evaluate.real_images",
+            ],
+            Artifact::SnnAccuracy => &["evaluate", "data"],
+        }
+    }
+
+    /// The values of [`config_keys`](Self::config_keys) in `exp`. `[data]`
+    /// leaves out what does not change the images read (where they come
+    /// from, download settings, loader threads).
+    pub fn config_values(self, exp: &ExperimentConfig) -> anyhow::Result<Vec<(String, Value)>> {
+        let mut out = Vec::new();
+        for key in self.config_keys() {
+            let (section, field) = match key.split_once('.') {
+                Some((s, f)) => (s, Some(f)),
+                None => (*key, None),
+            };
+            let mut value = exp.section_value(section)?;
+            if section == "data"
+                && let Value::Object(map) = &mut value
+            {
+                for k in ["dir", "download", "cache_dir", "mirrors", "num_workers"] {
+                    map.remove(k);
+                }
+            }
+            if let Some(f) = field {
+                value = value.get(f).cloned().unwrap_or(Value::Null);
+            }
+            out.push((key.to_string(), value));
+        }
+        Ok(out)
+    }
+}
+
+/// The output folder of a run and every path in it.
+#[derive(Clone, Debug)]
+pub struct Artifacts {
+    out: PathBuf,
+}
+
+impl Artifacts {
+    /// The artifacts of the run writing to `out`.
+    pub fn new(out: &Path) -> Self {
+        Self {
+            out: out.to_path_buf(),
+        }
+    }
+
+    /// The output folder.
+    pub fn out(&self) -> &Path {
+        &self.out
+    }
+
+    /// The configuration as run (TOML, `--config` reads it back).
+    pub fn resolved_config(&self) -> PathBuf {
+        self.out.join("resolved-config.toml")
+    }
+
+    /// The trained ANN (+ its `ann.json` sidecar).
+    pub fn ann(&self) -> PathBuf {
+        self.out.join("ann.bpk")
+    }
+
+    /// `train-ann`'s working folder.
+    pub fn train_dir(&self) -> PathBuf {
+        self.out.join("train-ann")
+    }
+
+    /// Checkpoints of model, optimizer and scheduler.
+    pub fn checkpoint_dir(&self) -> PathBuf {
+        self.train_dir().join("checkpoint")
+    }
+
+    /// The settings the checkpoints were made with.
+    pub fn train_settings(&self) -> PathBuf {
+        self.train_dir().join("settings.json")
+    }
+
+    /// Per-epoch training metrics.
+    pub fn train_report(&self) -> PathBuf {
+        self.out.join("train-ann.json")
+    }
+
+    /// The synthetic set (PNGs + labels.csv).
+    pub fn synthetic_dir(&self) -> PathBuf {
+        self.out.join("synthetic")
+    }
+
+    /// A picture of the synthetic set.
+    pub fn synthetic_grid(&self) -> PathBuf {
+        self.out.join("synthetic-grid.png")
+    }
+
+    /// Synthesis statistics.
+    pub fn synthesize_report(&self) -> PathBuf {
+        self.out.join("synthesize.json")
+    }
+
+    /// A converted SNN (+ sidecar).
+    pub fn snn(&self, source: SnnSource) -> PathBuf {
+        self.out.join(format!("snn-{source}.bpk"))
+    }
+
+    /// Balancing statistics of a conversion.
+    pub fn convert_report(&self, source: SnnSource) -> PathBuf {
+        self.out.join(format!("convert-{source}.json"))
+    }
+
+    /// SNN accuracy against T.
+    pub fn snn_accuracy(&self) -> PathBuf {
+        self.out.join("snn-accuracy.json")
+    }
+
+    /// The accuracy plot.
+    pub fn snn_accuracy_plot(&self) -> PathBuf {
+        self.out.join("snn-accuracy.png")
+    }
+
+    /// The Markdown report.
+    pub fn report(&self) -> PathBuf {
+        self.out.join("report.md")
+    }
+
+    /// Benchmark results.
+    pub fn bench(&self) -> PathBuf {
+        self.out.join("bench.json")
+    }
+
+    /// The main path of an artifact (for messages).
+    pub fn path(&self, a: Artifact) -> PathBuf {
+        match a {
+            Artifact::Ann => self.ann(),
+            Artifact::Synthetic => self.synthetic_dir(),
+            Artifact::Snn(s) => self.snn(s),
+            Artifact::SnnAccuracy => self.snn_accuracy(),
+        }
+    }
+
+    /// The files (or, for the synthetic set, the folder) an artifact
+    /// consists of: all of them are hashed into its content fingerprint.
+    pub fn files(&self, a: Artifact) -> Vec<PathBuf> {
+        let sidecar = privatesnn_models::io::meta_path;
+        match a {
+            Artifact::Ann => vec![self.ann(), sidecar(&self.ann()), self.train_report()],
+            Artifact::Synthetic => vec![
+                self.synthetic_dir(),
+                self.synthetic_grid(),
+                self.synthesize_report(),
+            ],
+            Artifact::Snn(s) => vec![self.snn(s), sidecar(&self.snn(s)), self.convert_report(s)],
+            Artifact::SnnAccuracy => {
+                vec![self.snn_accuracy(), self.snn_accuracy_plot(), self.report()]
+            }
+        }
+    }
+
+    /// The provenance record of an artifact (`<stem>.provenance.json`).
+    pub fn provenance(&self, a: Artifact) -> PathBuf {
+        let stem = match a {
+            Artifact::Ann => "ann".to_string(),
+            Artifact::Synthetic => "synthetic".to_string(),
+            Artifact::Snn(s) => format!("snn-{s}"),
+            Artifact::SnnAccuracy => "snn-accuracy".to_string(),
+        };
+        self.out.join(format!("{stem}.provenance.json"))
+    }
+
+    /// The artifacts `a` is made from. The accuracy report depends on every
+    /// SNN present in the folder.
+    pub fn inputs(&self, a: Artifact) -> Vec<Artifact> {
+        match a {
+            Artifact::Ann => vec![],
+            Artifact::Synthetic => vec![Artifact::Ann],
+            Artifact::Snn(SnnSource::Synthetic) => vec![Artifact::Ann, Artifact::Synthetic],
+            Artifact::Snn(SnnSource::Real) => vec![Artifact::Ann],
+            Artifact::SnnAccuracy => std::iter::once(Artifact::Ann)
+                .chain(
+                    SnnSource::ALL
+                        .into_iter()
+                        .map(Artifact::Snn)
+                        .filter(|&s| self.path(s).exists() || self.provenance(s).exists()),
+                )
+                .collect(),
+        }
+    }
+
+    /// A display name relative to the output folder (`ann.bpk`, `synthetic/`).
+    pub fn name(&self, a: Artifact) -> String {
+        let path = self.path(a);
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        if a == Artifact::Synthetic {
+            format!("{name}/")
+        } else {
+            name
+        }
+    }
+}

@@ -1,0 +1,274 @@
+//! The layer-major simulation of an [`Snn`] and its step-by-step reference.
+
+use burn::tensor::Tensor;
+use privatesnn_neurons::{LifState, PoissonEncoder};
+
+use super::{Snn, SnnOutput};
+
+impl Snn {
+    /// Dropout is on only when training on an autodiff device (Burn's rule).
+    fn dropout_active(&self, x: &Tensor<4>) -> bool {
+        x.device().is_autodiff() && self.ann.conv_dropout.training.is_enabled()
+    }
+
+    /// One mask per dropout site (convs not followed by a pool, then fc1),
+    /// drawn up front from the encoder's stream so that the input spikes do
+    /// not depend on the chunking.
+    fn dropout_masks(
+        &self,
+        input: &Tensor<4>,
+        encoder: &mut PoissonEncoder,
+    ) -> (Vec<Option<Tensor<5>>>, Option<Tensor<3>>) {
+        let device = input.device();
+        let [n, _, mut h, mut w] = input.dims();
+        let mut conv = Vec::with_capacity(self.ann.convs.len());
+        for (layer, &pool) in self.ann.convs.iter().zip(&self.ann.pool_after) {
+            let [c, ..] = layer.weight.dims();
+            let p = self.ann.conv_dropout.prob;
+            conv.push(
+                (!pool && p > 0.0).then(|| encoder.dropout_mask([1, n, c, h, w], p, &device)),
+            );
+            if pool {
+                h /= 2;
+                w /= 2;
+            }
+        }
+        let [_, hidden] = self.ann.fc1.weight.dims();
+        let p = self.ann.fc_dropout.prob;
+        let fc = (p > 0.0).then(|| encoder.dropout_mask([1, n, hidden], p, &device));
+        (conv, fc)
+    }
+
+    /// Forward over the configured number of timesteps.
+    ///
+    /// See [`forward_timesteps`](Self::forward_timesteps).
+    pub fn forward(&self, input: Tensor<4>, encoder: &mut PoissonEncoder) -> SnnOutput {
+        self.forward_timesteps(input, self.timesteps, encoder)
+    }
+
+    /// Forward over `timesteps` steps, simulated layer-major.
+    ///
+    /// Each chunk of `time_chunk` timesteps is Poisson-encoded at once and
+    /// pushed through the network one layer at a time: the layer's conv or
+    /// linear runs once on all `chunk x N` inputs (`[T_c * N, C, H, W]`), then
+    /// the LIF recurrence is scanned over the chunk. The spikes are exactly
+    /// those of the step-by-step reference [`forward_stepwise`](Self::forward_stepwise).
+    /// Dropout masks (training on an autodiff device only) are drawn once per
+    /// call from `encoder`'s stream, before any input spikes, and kept across
+    /// timesteps. The
+    /// output layer is linear and bias-free, so it is applied once to the
+    /// summed `fc1` spikes (= the sum over time of its membrane increments).
+    ///
+    /// Works with and without autodiff (STBP training backpropagates through it).
+    ///
+    /// # Shapes
+    /// - input: `[N, C, H, W]`, normalised to `[-1, 1]`
+    /// - output logits: `[N, classes]`
+    pub fn forward_timesteps(
+        &self,
+        input: Tensor<4>,
+        timesteps: usize,
+        encoder: &mut PoissonEncoder,
+    ) -> SnnOutput {
+        let mut outs = self.forward_checkpoints(input, &[timesteps], encoder);
+        outs.pop().expect("one checkpoint")
+    }
+
+    /// One simulation up to the largest of `checkpoints`, reporting the output
+    /// at each of them: element `k` is what
+    /// [`forward_timesteps`](Self::forward_timesteps) would return after
+    /// `checkpoints[k]` steps of the same input spikes (logits = accumulated
+    /// output membrane / `checkpoints[k]`). This is how accuracy-versus-T
+    /// curves cost one simulation instead of one per T.
+    ///
+    /// # Panics
+    /// If `checkpoints` is empty, not strictly increasing, or starts at 0.
+    pub fn forward_checkpoints(
+        &self,
+        input: Tensor<4>,
+        checkpoints: &[usize],
+        encoder: &mut PoissonEncoder,
+    ) -> Vec<SnnOutput> {
+        let mut outs = Vec::with_capacity(checkpoints.len());
+        self.simulate(input, checkpoints, encoder, None, &mut |o| outs.push(o));
+        outs
+    }
+
+    /// The input current `W * s` of spiking layer `layer` (0-based: the convs,
+    /// then `fc1`) over `timesteps` steps, with the earlier layers spiking at
+    /// their current thresholds; later layers are not simulated.
+    ///
+    /// `sink` receives the currents chunk by chunk as `[T_c, N * features]`
+    /// (timestep-major). Threshold balancing (Algorithm 1) takes their max.
+    pub fn layer_currents(
+        &self,
+        input: Tensor<4>,
+        timesteps: usize,
+        layer: usize,
+        encoder: &mut PoissonEncoder,
+        sink: &mut dyn FnMut(Tensor<2>),
+    ) {
+        assert!(layer < self.neurons.len(), "layer {layer} out of range");
+        self.simulate(
+            input,
+            &[timesteps],
+            encoder,
+            Some((layer, sink)),
+            &mut |_| {},
+        );
+    }
+
+    /// The layer-major simulation behind the public forwards.
+    fn simulate(
+        &self,
+        input: Tensor<4>,
+        checkpoints: &[usize],
+        encoder: &mut PoissonEncoder,
+        mut probe: Option<(usize, &mut dyn FnMut(Tensor<2>))>,
+        emit: &mut dyn FnMut(SnnOutput),
+    ) {
+        assert!(
+            !checkpoints.is_empty() && checkpoints[0] > 0,
+            "timesteps must be > 0"
+        );
+        assert!(
+            checkpoints.windows(2).all(|w| w[0] < w[1]),
+            "checkpoints must increase"
+        );
+        let timesteps = *checkpoints.last().expect("non-empty");
+        let [n, ..] = input.dims();
+        let convs = self.ann.convs.len();
+        let (conv_masks, fc_mask) = if self.dropout_active(&input) {
+            self.dropout_masks(&input, encoder)
+        } else {
+            (vec![None; convs], None)
+        };
+        let mut conv_states: Vec<Option<LifState<5>>> = vec![None; convs];
+        let mut fc_state: Option<LifState<3>> = None;
+        let mut totals: Vec<Tensor<1>> = Vec::new();
+        let mut fc_sum: Option<Tensor<2>> = None;
+        let mut next = 0;
+
+        let mut start = 0;
+        'chunks: while start < timesteps {
+            let tc = self.time_chunk.min(checkpoints[next] - start);
+            start += tc;
+            let spikes_in: Tensor<5> = encoder.encode(input.clone(), tc);
+            let mut counts = vec![spikes_in.clone().abs().sum().detach()];
+            let [_, _, c, h, w] = spikes_in.dims();
+            let mut x: Tensor<4> = spikes_in.reshape([tc * n, c, h, w]);
+            for i in 0..convs {
+                let cur = self.ann.convs[i].forward(x);
+                let [_, c, h, w] = cur.dims();
+                if let Some((layer, sink)) = probe.as_mut()
+                    && *layer == i
+                {
+                    sink(cur.reshape([tc, n * c * h * w]));
+                    continue 'chunks;
+                }
+                let cur: Tensor<5> = cur.reshape([tc, n, c, h, w]);
+                let (s, st) = self.neurons[i].forward_seq(cur, conv_states[i].take());
+                conv_states[i] = Some(st);
+                counts.push(s.clone().sum().detach());
+                let s = if self.ann.pool_after[i] {
+                    self.ann.pool.forward(s.reshape([tc * n, c, h, w]))
+                } else {
+                    match &conv_masks[i] {
+                        Some(m) => (s * m.clone()).reshape([tc * n, c, h, w]),
+                        None => s.reshape([tc * n, c, h, w]),
+                    }
+                };
+                x = s;
+            }
+            let flat: Tensor<3> = x.reshape([tc as i64, n as i64, -1]);
+            let cur = self.ann.fc1.forward(flat);
+            if let Some((_, sink)) = probe.as_mut() {
+                // The probe is fc1 (conv probes continued above).
+                let [_, _, f] = cur.dims();
+                sink(cur.reshape([tc, n * f]));
+                continue;
+            }
+            let (s, st) = self.neurons[convs].forward_seq(cur, fc_state.take());
+            fc_state = Some(st);
+            counts.push(s.clone().sum().detach());
+            let s = match &fc_mask {
+                Some(m) => s * m.clone(),
+                None => s,
+            };
+            let summed: Tensor<2> = s.sum_dim(0).squeeze_dim(0);
+            let acc = match fc_sum.take() {
+                Some(acc) => acc + summed,
+                None => summed,
+            };
+            totals = if totals.is_empty() {
+                counts
+            } else {
+                totals.into_iter().zip(counts).map(|(a, b)| a + b).collect()
+            };
+            if start == checkpoints[next] {
+                emit(SnnOutput {
+                    logits: self.ann.fc2.forward(acc.clone()).div_scalar(start as f64),
+                    spikes: totals.clone(),
+                    timesteps: start,
+                });
+                next += 1;
+            }
+            fc_sum = Some(acc);
+        }
+    }
+
+    /// Reference simulation: one timestep at a time through all layers, the
+    /// output layer accumulating its membrane every step (as the authors'
+    /// code). Slow; kept to check [`forward_timesteps`](Self::forward_timesteps).
+    /// Dropout is not applied (inference only).
+    ///
+    /// # Shapes
+    /// - input: `[N, C, H, W]`
+    /// - output logits: `[N, classes]`
+    pub fn forward_stepwise(
+        &self,
+        input: Tensor<4>,
+        timesteps: usize,
+        encoder: &mut PoissonEncoder,
+    ) -> SnnOutput {
+        let convs = self.ann.convs.len();
+        let mut conv_states: Vec<Option<LifState<4>>> = vec![None; convs];
+        let mut fc_state: Option<LifState<2>> = None;
+        let mut out_mem: Option<Tensor<2>> = None;
+        let mut totals: Vec<Tensor<1>> = Vec::new();
+        for t in 0..timesteps {
+            let s_in = encoder.encode_step(input.clone());
+            let mut counts = vec![s_in.clone().abs().sum()];
+            let mut x = s_in;
+            for (i, state) in conv_states.iter_mut().enumerate() {
+                let (s, st) = self.neurons[i].forward(self.ann.convs[i].forward(x), state.take());
+                *state = Some(st);
+                counts.push(s.clone().sum());
+                x = if self.ann.pool_after[i] {
+                    self.ann.pool.forward(s)
+                } else {
+                    s
+                };
+            }
+            let (s, st) = self.neurons[convs]
+                .forward(self.ann.fc1.forward(x.flatten::<2>(1, 3)), fc_state.take());
+            fc_state = Some(st);
+            counts.push(s.clone().sum());
+            let inc = self.ann.fc2.forward(s);
+            out_mem = Some(match out_mem {
+                Some(m) => m + inc,
+                None => inc,
+            });
+            totals = if t == 0 {
+                counts
+            } else {
+                totals.into_iter().zip(counts).map(|(a, b)| a + b).collect()
+            };
+        }
+        SnnOutput {
+            logits: out_mem.expect("timesteps > 0").div_scalar(timesteps as f64),
+            spikes: totals,
+            timesteps,
+        }
+    }
+}

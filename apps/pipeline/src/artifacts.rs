@@ -105,6 +105,9 @@ impl Artifact {
     }
 }
 
+/// Where runs go unless `--out` says otherwise.
+const RUNS: &str = "runs";
+
 /// The output folder of a run and every path in it.
 #[derive(Clone, Debug)]
 pub struct Artifacts {
@@ -117,6 +120,16 @@ impl Artifacts {
         Self {
             out: out.to_path_buf(),
         }
+    }
+
+    /// The default output folder of the experiment `name`: `runs/<name>`.
+    pub fn default_out(name: &str) -> PathBuf {
+        Path::new(RUNS).join(name)
+    }
+
+    /// The default output folder of `bench`: `runs/bench`.
+    pub fn default_bench_out() -> PathBuf {
+        Path::new(RUNS).join("bench")
     }
 
     /// The output folder.

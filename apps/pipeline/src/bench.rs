@@ -151,7 +151,7 @@ pub fn run(cli: &crate::cli::Cli, args: &BenchArgs) -> Result<()> {
     let out = cli
         .out
         .clone()
-        .unwrap_or_else(|| std::path::PathBuf::from("runs/bench"));
+        .unwrap_or_else(crate::artifacts::Artifacts::default_bench_out);
     let art = crate::artifacts::Artifacts::new(&out);
     let results = bench(args, &cli.device.device()).context("bench")?;
     crate::common::write_json(&art.bench(), &results)?;

@@ -42,7 +42,7 @@ impl Ctx {
         let out = cli
             .out
             .clone()
-            .unwrap_or_else(|| PathBuf::from("runs").join(&exp.name));
+            .unwrap_or_else(|| Artifacts::default_out(&exp.name));
         prepare_out(&out)?;
         let art = Artifacts::new(&out);
         let header = format!(

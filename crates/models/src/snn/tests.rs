@@ -163,3 +163,92 @@ fn dropout_masks_are_drawn_once_per_forward() {
         c.logits.into_data().try_to_vec::<f32>().unwrap()
     );
 }
+
+/// Issue 10 (groundwork): spikes are chunk-invariant, and so must be the STBP
+/// gradients. The parameter gradients of the layer-major forward equal those
+/// of the step-by-step reference for every `time_chunk`, with the reset
+/// attached and detached.
+#[test]
+fn parameter_gradients_do_not_depend_on_the_time_chunk() {
+    let device = Device::flex().autodiff();
+    let cfg = VggConfig::new()
+        .with_in_channels(2)
+        .with_image_size(8)
+        .with_num_classes(4)
+        .with_arch("6,A,8,8,A".into())
+        .with_hidden(12)
+        .with_conv_dropout(0.0)
+        .with_fc_dropout(0.0);
+    device.seed(11);
+    let ann = cfg.init(&device);
+    let x = input(&device).detach();
+    // A loss that weighs the classes differently, so every logit matters.
+    let w = Tensor::<2>::from_floats([[1.0, -2.0, 0.5, 3.0]], &device);
+    let grads_of = |snn: &Snn, stepwise: bool| -> Vec<Vec<f32>> {
+        let out = if stepwise {
+            snn.forward_stepwise(x.clone(), 9, &mut PoissonEncoder::new(4))
+        } else {
+            snn.forward_timesteps(x.clone(), 9, &mut PoissonEncoder::new(4))
+        };
+        let grads = (out.logits * w.clone()).sum().backward();
+        let mut all: Vec<Vec<f32>> = snn
+            .ann
+            .convs
+            .iter()
+            .map(|c| {
+                c.weight
+                    .grad(&grads)
+                    .expect("conv gradient")
+                    .into_data()
+                    .iter::<f32>()
+                    .collect()
+            })
+            .collect();
+        all.push(
+            snn.ann
+                .fc1
+                .weight
+                .grad(&grads)
+                .expect("fc1 gradient")
+                .into_data()
+                .iter::<f32>()
+                .collect(),
+        );
+        all
+    };
+    let mut references = Vec::new();
+    for detach in [false, true] {
+        let lif_cfg = SnnConfig::new();
+        let make = |chunk: usize| {
+            let mut snn = spiking(Snn::from_ann(
+                ann.clone(),
+                &lif_cfg.clone().with_time_chunk(chunk),
+            ));
+            for n in &mut snn.neurons {
+                n.detach_reset = detach;
+            }
+            snn
+        };
+        let reference = grads_of(&make(1), true);
+        let norm: f32 = reference.iter().flatten().map(|g| g.abs()).sum();
+        assert!(norm > 0.0, "the reference gradient is zero");
+        for chunk in [1, 2, 4, 9] {
+            let got = grads_of(&make(chunk), false);
+            for (layer, (a, b)) in got.iter().zip(&reference).enumerate() {
+                let diff = a
+                    .iter()
+                    .zip(b)
+                    .map(|(p, q)| (p - q).abs())
+                    .fold(0.0f32, f32::max);
+                let scale = b.iter().map(|g| g.abs()).fold(0.0f32, f32::max).max(1e-6);
+                assert!(
+                    diff <= 1e-4 * scale.max(1.0),
+                    "detach {detach}, chunk {chunk}, layer {layer}: max diff {diff} (scale {scale})"
+                );
+            }
+        }
+        references.push(reference);
+    }
+    // The two reset modes really give different gradients (the test sees both).
+    assert_ne!(references[0], references[1]);
+}

@@ -221,7 +221,18 @@ fn read_meta(path: &Path, kind: ModelKind) -> Result<ModelMeta, ModelError> {
             });
         }
     };
-    let meta: ModelMeta = serde_json::from_str(&text).map_err(|e| ModelError::Format {
+    let mut value: serde_json::Value =
+        serde_json::from_str(&text).map_err(|e| ModelError::Format {
+            path: mpath.clone(),
+            reason: format!("not a model sidecar: {e}"),
+        })?;
+    // Sidecars written before `detach_reset` existed: the setting then in
+    // force was an attached reset.
+    if let Some(serde_json::Value::Object(snn)) = value.get_mut("snn") {
+        snn.entry("detach_reset")
+            .or_insert(serde_json::Value::Bool(false));
+    }
+    let meta: ModelMeta = serde_json::from_value(value).map_err(|e| ModelError::Format {
         path: mpath.clone(),
         reason: format!("not a model sidecar: {e}"),
     })?;

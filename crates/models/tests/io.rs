@@ -185,3 +185,27 @@ fn issue9_truncated_files_and_missing_sidecars_say_what_is_wrong() {
         "{e}"
     );
 }
+
+/// `detach_reset` is saved with the SNN (default: detached, as the authors'
+/// code), and sidecars written before the field existed load with the
+/// attached reset they were made with.
+#[test]
+fn detach_reset_round_trips_and_old_sidecars_load() {
+    let device = Device::flex();
+    let dir = tempfile::tempdir().unwrap();
+    assert!(SnnConfig::new().detach_reset);
+    let snn_cfg = SnnConfig::new();
+    let snn = Snn::from_ann(cfg().init(&device), &snn_cfg).with_thresholds(&[0.5, 1.0, 2.0]);
+    assert!(snn.neurons.iter().all(|n| n.detach_reset));
+    let path = dir.path().join("snn.bpk");
+    save_snn(&snn, &cfg(), &snn_cfg, &path).unwrap();
+    let (loaded, _, loaded_cfg) = load_snn(&path, &device).unwrap();
+    assert!(loaded_cfg.detach_reset && loaded.neurons.iter().all(|n| n.detach_reset));
+    // An older sidecar, without the field.
+    let mut meta: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(meta_path(&path)).unwrap()).unwrap();
+    meta["snn"].as_object_mut().unwrap().remove("detach_reset");
+    std::fs::write(meta_path(&path), meta.to_string()).unwrap();
+    let (loaded, _, loaded_cfg) = load_snn(&path, &device).unwrap();
+    assert!(!loaded_cfg.detach_reset && loaded.neurons.iter().all(|n| !n.detach_reset));
+}

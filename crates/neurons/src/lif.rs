@@ -37,8 +37,11 @@ pub struct LifConfig {
     /// Whether the threshold is a trainable parameter.
     #[config(default = false)]
     pub learn_threshold: bool,
-    /// Detach the reset term from the autodiff graph (a common STBP variant;
-    /// the PrivateSNN code keeps it attached).
+    /// Detach the reset term from the autodiff graph. The PrivateSNN code
+    /// detaches it (its reset is computed from `(mem / th - 1 > 0).float()`,
+    /// which carries no gradient); the default here keeps it attached, the
+    /// plain autodiff of the dynamics. `privatesnn_models::SnnConfig` defaults
+    /// to the authors' choice.
     #[config(default = false)]
     pub detach_reset: bool,
 }

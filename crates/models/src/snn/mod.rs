@@ -29,6 +29,12 @@ pub struct SnnConfig {
     /// gives the same spikes).
     #[config(default = 10)]
     pub time_chunk: usize,
+    /// Detach the reset term from the STBP graph. The PrivateSNN code
+    /// computes the reset from `(mem / th - 1 > 0).float()`, which carries no
+    /// gradient, so `true` (the default) follows the authors; `false` lets the
+    /// gradient flow through the reset as well. The forward pass is the same.
+    #[config(default = true)]
+    pub detach_reset: bool,
 }
 
 impl SnnConfig {
@@ -52,6 +58,7 @@ impl SnnConfig {
             .with_threshold(threshold)
             .with_reset(self.reset)
             .with_surrogate(self.surrogate)
+            .with_detach_reset(self.detach_reset)
     }
 }
 

@@ -14,7 +14,9 @@ use std::path::Path;
 
 use burn::tensor::Device;
 use privatesnn::data::{Cifar, ImageSet, idx, read_cifar, read_png_folder, write_png_folder};
-use privatesnn::models::io::{load_ann, load_snn, meta_path, save_ann, save_snn};
+use privatesnn::models::io::{
+    load_ann, load_snn, meta_path, non_finite_weight, save_ann, save_snn,
+};
 use privatesnn::models::{Snn, SnnConfig, VggConfig};
 use proptest::collection::vec;
 use proptest::prelude::*;
@@ -207,8 +209,10 @@ fn model_case(ms: &[Mutation], which: usize) {
         if let Ok((s, _, _)) = load_snn(&path, &device) {
             assert!(s.thresholds().iter().all(|t| t.is_finite() && *t > 0.0));
         }
-    } else {
-        let _ = load_ann(&path, &device);
+    } else if let Ok((net, config)) = load_ann(&path, &device) {
+        // Whatever loads is a usable model: valid config, finite weights.
+        assert!(config.validate().is_ok());
+        assert_eq!(non_finite_weight(&net), None);
     }
 }
 

@@ -79,8 +79,9 @@ impl Artifact {
     }
 
     /// The values of [`config_keys`](Self::config_keys) in `exp`. `[data]`
-    /// leaves out what does not change the images read (where they come
-    /// from, download settings, loader threads).
+    /// leaves out what does not change the images read (download settings,
+    /// the download cache, loader threads); `dir` stays: another folder may
+    /// hold other data.
     pub fn config_values(self, exp: &ExperimentConfig) -> anyhow::Result<Vec<(String, Value)>> {
         let mut out = Vec::new();
         for key in self.config_keys() {
@@ -92,7 +93,7 @@ impl Artifact {
             if section == "data"
                 && let Value::Object(map) = &mut value
             {
-                for k in ["dir", "download", "cache_dir", "mirrors", "num_workers"] {
+                for k in ["download", "cache_dir", "mirrors", "num_workers"] {
                     map.remove(k);
                 }
             }
@@ -282,5 +283,57 @@ impl Artifacts {
         } else {
             name
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn values(a: Artifact, toml: &str) -> Vec<(String, Value)> {
+        a.config_values(&ExperimentConfig::parse(toml, "x").unwrap())
+            .unwrap()
+    }
+
+    #[test]
+    fn fingerprints_follow_what_shapes_each_artifact() {
+        let base = values(Artifact::Ann, "");
+        // Loader threads, download settings and the cache do not change the data.
+        for same in [
+            "[data]\nnum_workers = 4\n",
+            "[data]\ndownload = true\n",
+            "[data]\ncache_dir = \"/c\"\n",
+        ] {
+            assert_eq!(values(Artifact::Ann, same), base, "{same}");
+        }
+        // Another folder, limit, seed or training recipe does.
+        for other in [
+            "[data]\ndir = \"/d\"\n",
+            "[data]\ntrain_limit = 5\n",
+            "seed = 3\n",
+            "[train]\nlr = 0.5\n",
+        ] {
+            assert_ne!(values(Artifact::Ann, other), base, "{other}");
+        }
+        // The synthetic SNN depends on one [evaluate] field only.
+        let snn = values(Artifact::Snn(SnnSource::Synthetic), "");
+        assert_eq!(
+            values(
+                Artifact::Snn(SnnSource::Synthetic),
+                "[evaluate]\ntest_images = 7\n"
+            ),
+            snn
+        );
+        assert_ne!(
+            values(
+                Artifact::Snn(SnnSource::Synthetic),
+                "[evaluate]\nbatch_size = 7\n"
+            ),
+            snn
+        );
+        assert_eq!(
+            values(Artifact::Synthetic, "[train]\nlr = 0.5\n"),
+            values(Artifact::Synthetic, "")
+        );
     }
 }

@@ -11,6 +11,8 @@
 //! - [`data`] (`privatesnn-data`): data set readers, transforms, loaders.
 //! - [`synthesis`] (`privatesnn-synthesis`): data-free synthetic images.
 //! - [`conversion`] (`privatesnn-conversion`): threshold balancing, accuracy vs T.
+//! - [`encryption`] (`privatesnn-encryption`): STBP "encryption" training with
+//!   cross-entropy + distillation.
 //!
 //! # Example
 //!
@@ -30,6 +32,7 @@
 
 pub use privatesnn_conversion as conversion;
 pub use privatesnn_data as data;
+pub use privatesnn_encryption as encryption;
 pub use privatesnn_models as models;
 pub use privatesnn_neurons as neurons;
 pub use privatesnn_synthesis as synthesis;

@@ -7,24 +7,39 @@ use serde_json::Value;
 
 use crate::config::ExperimentConfig;
 
-/// Which data an SNN's thresholds were balanced on.
+/// Which SNN: converted on synthetic or real data, or the encrypted one.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum SnnSource {
-    /// The synthetic images (data-free, PrivateSNN).
+    /// Thresholds balanced on the synthetic images (data-free, PrivateSNN).
     Synthetic,
-    /// Real training images (the Sengupta et al. baseline).
+    /// Thresholds balanced on real training images (the Sengupta et al. baseline).
     Real,
+    /// The data-free SNN after encryption training (STBP on synthetic images).
+    Encrypted,
 }
 
 impl SnnSource {
-    /// Both sources, in report order.
-    pub const ALL: [SnnSource; 2] = [SnnSource::Synthetic, SnnSource::Real];
+    /// Every SNN, in report order.
+    pub const ALL: [SnnSource; 3] = [SnnSource::Synthetic, SnnSource::Real, SnnSource::Encrypted];
 
-    /// `synthetic` or `real`.
+    /// The converted ones (what `convert --source both` makes).
+    pub const CONVERTED: [SnnSource; 2] = [SnnSource::Synthetic, SnnSource::Real];
+
+    /// `synthetic`, `real` or `encrypted`.
     pub fn as_str(self) -> &'static str {
         match self {
             SnnSource::Synthetic => "synthetic",
             SnnSource::Real => "real",
+            SnnSource::Encrypted => "encrypted",
+        }
+    }
+
+    /// A legend / table label.
+    pub fn label(self) -> &'static str {
+        match self {
+            SnnSource::Synthetic => "SNN, converted on synthetic data (data-free)",
+            SnnSource::Real => "SNN, converted on real data (Sengupta baseline)",
+            SnnSource::Encrypted => "SNN, encrypted (STBP on synthetic data)",
         }
     }
 }
@@ -55,6 +70,7 @@ impl Artifact {
         match self {
             Artifact::Ann => "train-ann".into(),
             Artifact::Synthetic => "synthesize".into(),
+            Artifact::Snn(SnnSource::Encrypted) => "encrypt".into(),
             Artifact::Snn(s) => format!("convert --source {s}"),
             Artifact::SnnAccuracy => "evaluate --snn".into(),
         }
@@ -74,6 +90,7 @@ impl Artifact {
                 "evaluate.batch_size",
                 "evaluate.real_images",
             ],
+            Artifact::Snn(SnnSource::Encrypted) => &["snn", "encryption"],
             Artifact::SnnAccuracy => &["evaluate", "data"],
         }
     }
@@ -96,6 +113,12 @@ impl Artifact {
                 for k in ["download", "cache_dir", "mirrors", "num_workers"] {
                     map.remove(k);
                 }
+            }
+            // The sweep's sample counts do not shape the encrypted SNN.
+            if section == "encryption"
+                && let Value::Object(map) = &mut value
+            {
+                map.remove("sweep_samples");
             }
             if let Some(f) = field {
                 value = value.get(f).cloned().unwrap_or(Value::Null);
@@ -188,9 +211,33 @@ impl Artifacts {
         self.out.join(format!("snn-{source}.bpk"))
     }
 
-    /// Balancing statistics of a conversion.
-    pub fn convert_report(&self, source: SnnSource) -> PathBuf {
-        self.out.join(format!("convert-{source}.json"))
+    /// How an SNN was made: the balancing statistics of a conversion
+    /// (`convert-<source>.json`) or the training report of encryption (`encrypt.json`).
+    pub fn snn_report(&self, source: SnnSource) -> PathBuf {
+        match source {
+            SnnSource::Encrypted => self.out.join("encrypt.json"),
+            s => self.out.join(format!("convert-{s}.json")),
+        }
+    }
+
+    /// The soft label each synthetic image was optimised to (JSON, `[N][classes]`).
+    pub fn soft_labels(&self) -> PathBuf {
+        self.out.join("synthetic-soft-labels.json")
+    }
+
+    /// `encrypt`'s working folder (its checkpoints).
+    pub fn encrypt_dir(&self) -> PathBuf {
+        self.out.join("encrypt")
+    }
+
+    /// The sample-count sweep of encryption (Fig. 5), JSON.
+    pub fn encrypt_sweep(&self) -> PathBuf {
+        self.out.join("encrypt-sweep.json")
+    }
+
+    /// The sample-count sweep plot.
+    pub fn encrypt_sweep_plot(&self) -> PathBuf {
+        self.out.join("encrypt-sweep.png")
     }
 
     /// SNN accuracy against T.
@@ -231,10 +278,11 @@ impl Artifacts {
             Artifact::Ann => vec![self.ann(), sidecar(&self.ann()), self.train_report()],
             Artifact::Synthetic => vec![
                 self.synthetic_dir(),
+                self.soft_labels(),
                 self.synthetic_grid(),
                 self.synthesize_report(),
             ],
-            Artifact::Snn(s) => vec![self.snn(s), sidecar(&self.snn(s)), self.convert_report(s)],
+            Artifact::Snn(s) => vec![self.snn(s), sidecar(&self.snn(s)), self.snn_report(s)],
             Artifact::SnnAccuracy => {
                 vec![self.snn_accuracy(), self.snn_accuracy_plot(), self.report()]
             }
@@ -260,6 +308,11 @@ impl Artifacts {
             Artifact::Synthetic => vec![Artifact::Ann],
             Artifact::Snn(SnnSource::Synthetic) => vec![Artifact::Ann, Artifact::Synthetic],
             Artifact::Snn(SnnSource::Real) => vec![Artifact::Ann],
+            Artifact::Snn(SnnSource::Encrypted) => vec![
+                Artifact::Ann,
+                Artifact::Synthetic,
+                Artifact::Snn(SnnSource::Synthetic),
+            ],
             Artifact::SnnAccuracy => std::iter::once(Artifact::Ann)
                 .chain(
                     SnnSource::ALL

@@ -9,6 +9,7 @@ use burn::optim::decay::WeightDecayConfig;
 use burn::optim::momentum::MomentumConfig;
 use burn::optim::{AdamConfig, GradientsParams, SgdConfig};
 use burn::tensor::{Device, Distribution, Int, Tensor, TensorData};
+use privatesnn_encryption::{encryption_loss, trainable};
 use privatesnn_models::{Snn, SnnConfig, VggConfig};
 use privatesnn_neurons::PoissonEncoder;
 use privatesnn_synthesis::{DirichletConfig, dirichlet_impressions};
@@ -100,17 +101,42 @@ pub fn bench(args: &BenchArgs, device: &Device) -> Result<Vec<Measurement>> {
     })?;
     out.push(measure("snn_inference", b, s));
 
-    // STBP step: SNN forward over T with autodiff, backward, Adam.
-    let mut snn = Snn::from_ann(cfg.init(&ad), &snn_cfg);
-    let mut adam = AdamConfig::new().init();
+    // STBP step of encryption: SNN forward over T with autodiff, the Eq. 6
+    // loss on u_T (m = 0.7, tau = 20, random teacher logits), backward, Adam;
+    // with --memory-bound under Burn's gradient checkpointing.
+    let (mut snn, sad) = trainable(
+        Snn::from_ann(cfg.init(device), &snn_cfg),
+        device,
+        args.memory_bound,
+    );
+    let xs = Tensor::<4>::random(shape, Distribution::Uniform(-1.0, 1.0), &sad);
+    let soft = Tensor::<2>::random([b, 10], Distribution::Uniform(0.0, 1.0), &sad);
+    let soft = soft.clone().div(soft.sum_dim(1));
+    let teacher = Tensor::<2>::random([b, 10], Distribution::Normal(0.0, 3.0), &sad);
+    let mut adam = AdamConfig::new().with_epsilon(1e-8).init();
     let s = time(args.iters, || {
-        let o = snn.forward(x.clone(), &mut enc);
-        let loss = loss_fn.forward(o.logits, y.clone());
+        let o = snn.forward(xs.clone(), &mut enc);
+        let loss = encryption_loss(o.membrane, soft.clone(), teacher.clone(), 0.7, 20.0).total;
         let grads = GradientsParams::from_grads(loss.backward(), &snn);
         snn = adam.step(1e-4, snn.clone(), grads);
         finite(loss.into_scalar::<f32>(), "STBP loss")
     })?;
-    out.push(measure("stbp_train_step", b, s));
+    out.push(measure(
+        if args.memory_bound {
+            "stbp_train_step_memory_bound"
+        } else {
+            "stbp_train_step"
+        },
+        b,
+        s,
+    ));
+    if let Some(usage) = device.memory_pool_usage() {
+        println!(
+            "device memory after the STBP steps: {:.1} MiB in use, {:.1} MiB reserved",
+            usage.bytes_in_use as f64 / 1048576.0,
+            usage.bytes_reserved as f64 / 1048576.0
+        );
+    }
 
     // Data-free synthesis: Adam iterations on images against the frozen ANN,
     // one image at a time (the authors' code) versus `batch` at once.
@@ -154,7 +180,14 @@ pub fn run(cli: &crate::cli::Cli, args: &BenchArgs) -> Result<()> {
         .unwrap_or_else(crate::artifacts::Artifacts::default_bench_out);
     let art = crate::artifacts::Artifacts::new(&out);
     let results = bench(args, &cli.device.device()).context("bench")?;
-    crate::common::write_json(&art.bench(), &results)?;
+    let peak = crate::common::peak_rss_mib();
+    if let Some(mib) = peak {
+        println!("peak resident memory of the process: {mib:.0} MiB");
+    }
+    crate::common::write_json(
+        &art.bench(),
+        &serde_json::json!({ "measurements": results, "peak_rss_mib": peak }),
+    )?;
     println!("wrote {}", art.bench().display());
     Ok(())
 }

@@ -49,9 +49,11 @@ pub enum Command {
     /// Reads: <out>/ann.bpk or every <out>/snn-*.bpk (all must be up to date) and the test set.
     /// Writes: <out>/snn-accuracy.json, snn-accuracy.png, report.md (with --snn).
     Evaluate(EvaluateArgs),
-    /// Train the converted SNN on synthetic data with STBP ("encryption").
-    /// Reads: <out>/snn.bpk, <out>/synthetic/. Writes: <out>/snn-encrypted.bpk.
-    Encrypt,
+    /// Train the data-free SNN on the synthetic images with STBP ("encryption").
+    /// Reads: <out>/ann.bpk, <out>/snn-synthetic.bpk, <out>/synthetic/.
+    /// Writes: <out>/snn-encrypted.bpk (+ .json), encrypt.json, checkpoints in encrypt/;
+    /// with --sweep, encrypt-sweep.json and .png (Fig. 5).
+    Encrypt(EncryptArgs),
     /// Run both class-leakage attacks and FID against a model.
     /// Reads: a saved model and the test set. Writes: attack image grids, a report.
     Attack,
@@ -82,7 +84,7 @@ impl Source {
         match self {
             Source::Synthetic => vec![SnnSource::Synthetic],
             Source::Real => vec![SnnSource::Real],
-            Source::Both => SnnSource::ALL.to_vec(),
+            Source::Both => SnnSource::CONVERTED.to_vec(),
         }
     }
 }
@@ -101,6 +103,16 @@ pub struct EvaluateArgs {
     /// Evaluate the converted SNNs over `[evaluate] timesteps` instead of the ANN.
     #[arg(long)]
     pub snn: bool,
+}
+
+/// Arguments of `pipeline encrypt`.
+#[derive(Args, Debug, Clone)]
+pub struct EncryptArgs {
+    /// Instead, train once per sample count of `[encryption] sweep_samples`,
+    /// with and without distillation, and plot test accuracy against the
+    /// number of synthetic samples (paper Fig. 5).
+    #[arg(long)]
+    pub sweep: bool,
 }
 
 /// Arguments of `pipeline bench`.
@@ -124,4 +136,9 @@ pub struct BenchArgs {
     /// Timed repetitions per measurement (after one warm-up).
     #[arg(long, default_value_t = 3)]
     pub iters: usize,
+    /// Measure the STBP step under the memory bound (Burn's gradient
+    /// checkpointing) instead; run once with and once without to compare the
+    /// peak memory each prints.
+    #[arg(long)]
+    pub memory_bound: bool,
 }

@@ -69,3 +69,13 @@ pub fn hash_file(hasher: &mut Sha256, path: &Path) -> Result<()> {
 pub fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
+
+/// This process's peak resident memory in MiB (`VmHWM` of
+/// `/proc/self/status`; `None` where the system does not report it). On CPU
+/// backends it bounds the tensors' memory; GPU memory is reported apart.
+pub fn peak_rss_mib() -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib / 1024.0)
+}

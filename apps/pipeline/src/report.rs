@@ -18,7 +18,10 @@ pub fn write(ctx: &Ctx, r: &SnnAccuracyReport) -> Result<()> {
         .snn
         .iter()
         .map(|(src, acc)| Series {
-            name: format!("SNN, converted on {src} data"),
+            name: crate::artifacts::SnnSource::ALL
+                .into_iter()
+                .find(|s| s.as_str() == src)
+                .map_or_else(|| format!("SNN ({src})"), |s| s.label().to_string()),
             points: acc
                 .iter()
                 .map(|a| (a.timesteps as f64, a.accuracy))
@@ -74,5 +77,22 @@ pub fn write(ctx: &Ctx, r: &SnnAccuracyReport) -> Result<()> {
         md += "\n";
     }
     md += "\n![accuracy vs T](snn-accuracy.png)\n";
+    if let Ok(text) =
+        std::fs::read_to_string(art.snn_report(crate::artifacts::SnnSource::Encrypted))
+        && let Ok(e) = serde_json::from_str::<crate::stages::encrypt::EncryptReport>(&text)
+    {
+        let t = &e.training;
+        md += &format!(
+            "\n## Encryption\n\nSTBP on {} synthetic samples, {} epochs at T = {} (`encrypt.json`); \
+             thresholds kept from the conversion. Relative weight change \
+             ‖W_enc − W_ann‖ / ‖W_ann‖ per layer:\n\n| layer | change |\n|---|---|\n",
+            t.samples,
+            t.epochs.len(),
+            t.timesteps
+        );
+        for (layer, c) in &e.weight_change {
+            md += &format!("| {layer} | {c:.4} |\n");
+        }
+    }
     write_text(&art.report(), &md)
 }

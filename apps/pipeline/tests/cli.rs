@@ -41,9 +41,8 @@ fn missing_config_is_a_clear_error_with_nonzero_exit() {
     );
 }
 
-#[test]
-fn bench_prints_throughput_and_writes_json() {
-    let dir = tempfile::tempdir().unwrap();
+/// A tiny `pipeline bench` into `dir`, plus `extra` options; its stdout.
+fn tiny_bench(dir: &std::path::Path, extra: &[&str]) -> String {
     let out = pipeline()
         .args([
             "bench",
@@ -53,19 +52,26 @@ fn bench_prints_throughput_and_writes_json() {
             "2",
             "--timesteps",
             "2",
-            "--iters",
-            "1",
-            "--out",
         ])
-        .arg(dir.path())
+        .args(["--iters", "1"])
+        .args(extra)
+        .arg("--out")
+        .arg(dir)
         .output()
         .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout);
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
     assert!(
         out.status.success(),
         "{text}\n{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    text
+}
+
+#[test]
+fn bench_prints_throughput_and_writes_json() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = tiny_bench(dir.path(), &[]);
     for name in [
         "ann_train_step",
         "snn_inference",
@@ -78,6 +84,12 @@ fn bench_prints_throughput_and_writes_json() {
     let json: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(dir.path().join("bench.json")).unwrap())
             .unwrap();
-    assert_eq!(json.as_array().unwrap().len(), 5);
-    assert!(json[0]["images_per_s"].as_f64().unwrap() > 0.0);
+    let m = json["measurements"].as_array().unwrap();
+    assert_eq!(m.len(), 5);
+    assert!(m[0]["images_per_s"].as_f64().unwrap() > 0.0);
+    // Linux reports the peak resident memory.
+    assert!(json["peak_rss_mib"].as_f64().unwrap() > 0.0);
+    // The STBP step under the memory bound (gradient checkpointing).
+    let text = tiny_bench(dir.path(), &["--memory-bound"]);
+    assert!(text.contains("stbp_train_step_memory_bound"), "{text}");
 }

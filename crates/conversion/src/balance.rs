@@ -174,7 +174,13 @@ pub fn balance_thresholds(
     }
     let layers = snn.neurons.len();
     let samples: usize = batches.iter().map(|b| b.dims()[0]).sum();
+    // Algorithm 1 balances integrate-and-fire neurons (the authors force
+    // leak 1.0 here whatever the SNN's leak); the SNN keeps its own leak.
+    let leaks: Vec<f64> = snn.neurons.iter().map(|n| n.leak).collect();
     let mut snn = snn.with_thresholds(&vec![1.0; layers]);
+    for n in &mut snn.neurons {
+        n.leak = 1.0;
+    }
     let mut raw = Vec::with_capacity(layers);
     for layer in 0..layers {
         progress(layer, layers);
@@ -209,6 +215,9 @@ pub fn balance_thresholds(
         snn = snn.with_thresholds(&current);
     }
     let thresholds: Vec<f64> = raw.iter().map(|t| t * config.scale).collect();
+    for (n, leak) in snn.neurons.iter_mut().zip(leaks) {
+        n.leak = leak;
+    }
     Ok((
         snn.with_thresholds(&thresholds),
         BalanceReport {
@@ -303,6 +312,38 @@ mod tests {
             .forward(x2.clone())
             .into_data()
             .assert_eq(&ann.forward(x2).into_data(), true);
+    }
+
+    /// Issue 10: balancing uses leak 1.0 whatever `[snn] leak` says (as the
+    /// authors' code), and the converted SNN keeps its configured leak.
+    #[test]
+    fn balancing_ignores_the_leak_and_keeps_it() {
+        let device = Device::flex();
+        let ann = tiny(&device);
+        let x = Tensor::<4>::random([3, 2, 4, 4], Distribution::Uniform(-1.0, 1.0), &device);
+        let config = BalanceConfig::new().with_timesteps(12).with_seed(2);
+        let run = |leak: f64| {
+            let snn = Snn::from_ann(ann.clone(), &SnnConfig::new().with_leak(leak));
+            balance_thresholds(snn, std::slice::from_ref(&x), &config, |_, _| {}).unwrap()
+        };
+        let (if_snn, if_report) = run(1.0);
+        let (leaky, leaky_report) = run(0.5);
+        assert_eq!(leaky_report.raw, if_report.raw);
+        assert_eq!(leaky.thresholds(), if_snn.thresholds());
+        assert!(leaky.neurons.iter().all(|n| n.leak == 0.5));
+        // Not a vacuous check: with the leak left at 0.5, layer 1's maximum
+        // current (layer 0 at the same threshold, same spikes) is another one.
+        let probe = Snn::from_ann(ann.clone(), &SnnConfig::new().with_leak(0.5))
+            .with_thresholds(&[if_report.raw[0], 1.0]);
+        let mut m1_leaky = f64::MIN;
+        probe.layer_currents(x, 12, 1, &mut PoissonEncoder::new(2), &mut |c| {
+            m1_leaky = m1_leaky.max(c.max().into_scalar::<f32>() as f64)
+        });
+        assert!(
+            (m1_leaky - if_report.raw[1]).abs() > 1e-4,
+            "{m1_leaky} vs {}",
+            if_report.raw[1]
+        );
     }
 
     #[test]

@@ -34,6 +34,10 @@ pub struct DirichletConfig {
     /// Adam learning rate on pixels in `[0, 1]` (the authors' code: 1e-3).
     #[config(default = 1e-3)]
     pub lr: f64,
+    /// Adam's epsilon (PyTorch's and the authors' 1e-8; Burn's default is
+    /// 1e-5, which damps the tiny gradients of a temperature-20 loss).
+    #[config(default = 1e-8)]
+    pub adam_epsilon: f64,
     /// Softmax temperature of the soft-label cross-entropy (20).
     #[config(default = 20.0)]
     pub temperature: f64,
@@ -64,8 +68,8 @@ impl DirichletConfig {
         if self.per_class == 0 || self.batch_size == 0 || self.iterations == 0 {
             return bad("per_class/batch_size/iterations", "must be > 0");
         }
-        if !(self.lr > 0.0 && self.temperature > 0.0) {
-            return bad("lr/temperature", "must be > 0");
+        if !(self.lr > 0.0 && self.temperature > 0.0 && self.adam_epsilon > 0.0) {
+            return bad("lr/temperature/adam_epsilon", "must be > 0");
         }
         if self.betas.is_empty() || self.betas.iter().any(|b| b.is_nan() || *b <= 0.0) {
             return bad("betas", "need at least one positive value");
@@ -140,7 +144,9 @@ pub fn dirichlet_impressions(
         let mut canvas = Canvas {
             pixels: Param::from_tensor(uniform(n, shape, &mut rng, device).require_grad()),
         };
-        let mut optim = AdamConfig::new().init();
+        let mut optim = AdamConfig::new()
+            .with_epsilon(config.adam_epsilon as f32)
+            .init();
         let mut last = Tensor::<1>::zeros([n], device);
         for _ in 0..config.iterations {
             let logits = model(normalise(canvas.pixels.val()));

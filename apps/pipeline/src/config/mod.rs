@@ -17,7 +17,7 @@ mod sections;
 #[cfg(test)]
 mod tests;
 
-pub use sections::{DataSection, Dataset, EvalSection, TrainSection};
+pub use sections::{DataSection, Dataset, EncryptionSection, EvalSection, TrainSection};
 
 /// The experiment name becomes a folder under `runs/`: plain names only.
 fn check_name(name: &str) -> Result<()> {
@@ -58,11 +58,13 @@ pub struct ExperimentConfig {
     /// Threshold balancing of the real-data baseline (Sengupta et al.); same
     /// fields and defaults as `[conversion]`.
     pub baseline: BalanceConfig,
+    /// Encryption training of the data-free SNN.
+    pub encryption: EncryptionSection,
     /// SNN evaluation.
     pub evaluate: EvalSection,
 }
 
-const SECTIONS: [&str; 10] = [
+const SECTIONS: [&str; 11] = [
     "name",
     "seed",
     "model",
@@ -72,6 +74,7 @@ const SECTIONS: [&str; 10] = [
     "synthesis",
     "conversion",
     "baseline",
+    "encryption",
     "evaluate",
 ];
 
@@ -156,6 +159,13 @@ impl ExperimentConfig {
         conversion.validate().context("[conversion]")?;
         let baseline = section(BalanceConfig::new(), table.get("baseline"), "baseline", &[])?;
         baseline.validate().context("[baseline]")?;
+        let encryption = section(
+            EncryptionSection::default(),
+            table.get("encryption"),
+            "encryption",
+            &[],
+        )?;
+        encryption.validate().context("[encryption]")?;
         let evaluate = section(
             EvalSection::default(),
             table.get("evaluate"),
@@ -173,6 +183,7 @@ impl ExperimentConfig {
             synthesis,
             conversion,
             baseline,
+            encryption,
             evaluate,
         })
     }

@@ -116,6 +116,37 @@ impl Default for TrainSection {
     }
 }
 
+/// `[encryption]`: encryption training (the `EncryptionConfig` of
+/// privatesnn-encryption, flattened) and the sample counts of its sweep.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EncryptionSection {
+    /// The training settings.
+    #[serde(flatten)]
+    pub train: privatesnn_encryption::EncryptionConfig,
+    /// Training-sample counts of `encrypt --sweep` (paper Fig. 5: 100, 500,
+    /// 1000, 5000); counts above the synthetic set's size are left out.
+    pub sweep_samples: Vec<usize>,
+}
+
+impl Default for EncryptionSection {
+    fn default() -> Self {
+        Self {
+            train: privatesnn_encryption::EncryptionConfig::new(),
+            sweep_samples: vec![100, 500, 1000, 5000],
+        }
+    }
+}
+
+impl EncryptionSection {
+    pub(super) fn validate(&self) -> Result<()> {
+        self.train.validate()?;
+        if self.sweep_samples.is_empty() || self.sweep_samples.contains(&0) {
+            bail!("sweep_samples must be a non-empty list of positive counts");
+        }
+        Ok(())
+    }
+}
+
 /// `[evaluate]`: SNN accuracy against timesteps, and the real-data conversion baseline.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct EvalSection {

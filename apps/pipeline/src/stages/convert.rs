@@ -79,6 +79,7 @@ fn convert(ctx: &Ctx, src: SnnSource) -> Result<ConvertReport> {
                 .with_context(|| format!("reading {}", dir.display()))?
         }
         SnnSource::Real => datasets::load(exp, Split::Train)?.take(exp.evaluate.real_images),
+        SnnSource::Encrypted => bail!("the encrypted SNN is made by `encrypt`, not `convert`"),
     };
     if (set.channels, set.height, set.width) != (cfg.in_channels, cfg.image_size, cfg.image_size) {
         bail!(
@@ -97,7 +98,7 @@ fn convert(ctx: &Ctx, src: SnnSource) -> Result<ConvertReport> {
         .collect();
     let balance_config = match src {
         SnnSource::Real => &exp.baseline,
-        SnnSource::Synthetic => &exp.conversion,
+        SnnSource::Synthetic | SnnSource::Encrypted => &exp.conversion,
     };
     let snn = Snn::from_ann(ann, &exp.snn);
     let layers = snn.neurons.len();
@@ -123,7 +124,7 @@ fn convert(ctx: &Ctx, src: SnnSource) -> Result<ConvertReport> {
         balance,
         seconds,
     };
-    write_json(&art.convert_report(src), &report)?;
+    write_json(&art.snn_report(src), &report)?;
     eprintln!("convert ({src}): {seconds:.1}s, saved {}", path.display());
     Ok(report)
 }

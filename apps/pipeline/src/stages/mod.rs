@@ -3,6 +3,7 @@
 //! and records what it made (see `provenance`).
 
 pub mod convert;
+pub mod encrypt;
 pub mod evaluate;
 pub mod synthesize;
 pub mod train_ann;
@@ -18,7 +19,8 @@ pub fn run_all(ctx: &Ctx) -> Result<()> {
     train_ann::run(ctx)?;
     synthesize::run(ctx)?;
     convert::run(ctx, Source::Both)?;
+    encrypt::run(ctx, false)?;
     evaluate::run(ctx, true)?;
-    eprintln!("later stages (encrypt, attack, energy) are not implemented yet");
+    eprintln!("later stages (attack, energy) are not implemented yet");
     Ok(())
 }

@@ -78,6 +78,8 @@ fn synthesize(ctx: &Ctx) -> Result<SynthesisReport> {
     let dir = art.synthetic_dir();
     // PNGs + labels, and a grid of up to 10 images per class, one row per class.
     set.save(&dir, Some(&art.synthetic_grid()), s.per_class.min(10))?;
+    // The soft labels, image by image (encryption trains on them).
+    write_json(&art.soft_labels(), &set.soft_labels)?;
     let plain = ann.valid();
     let mut dominant = images.clone();
     dominant.labels = set

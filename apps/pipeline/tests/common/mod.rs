@@ -92,6 +92,12 @@ iterations = 30
 lr = 0.05
 [conversion]
 timesteps = 30
+[encryption]
+timesteps = 6
+epochs = 2
+batch_size = 8
+lr = 1e-3
+sweep_samples = [10, 20, 999]
 [evaluate]
 timesteps = [5, 20, 80]
 test_images = 200
@@ -151,6 +157,19 @@ pub fn stage(cfg: &Path, out: &Path, stage: &str) -> Command {
     let mut c = pipeline();
     c.arg("--config").arg(cfg).arg("--out").arg(out).arg(stage);
     c
+}
+
+/// `pipeline --config <cfg> --out <out> <args...>`, run to completion.
+pub fn run_args(cfg: &Path, out: &Path, args: &[&str]) -> Output {
+    let mut c = pipeline();
+    c.arg("--config").arg(cfg).arg("--out").arg(out).args(args);
+    c.output().unwrap()
+}
+
+/// The stderr of a finished run that must have succeeded.
+pub fn ok_stderr(out: &Output) -> String {
+    ok(out);
+    String::from_utf8_lossy(&out.stderr).to_string()
 }
 
 pub fn report(out: &Path) -> serde_json::Value {

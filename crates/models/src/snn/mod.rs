@@ -85,8 +85,13 @@ pub struct Snn {
 /// Result of an SNN forward pass.
 #[derive(Clone, Debug)]
 pub struct SnnOutput {
-    /// Output membrane averaged over time, `[N, classes]`.
+    /// Output membrane averaged over time, `u_T / T`, `[N, classes]`: the
+    /// rate-coded logits, on the ANN's scale (for accuracy and comparisons).
     pub logits: Tensor<2>,
+    /// The accumulated output membrane `u_T` itself, `[N, classes]`: what the
+    /// authors' code returns and PrivateSNN Eq. 5/8 train on (`T` times
+    /// `logits`; a loss at temperature 20 on `logits` is nearly flat).
+    pub membrane: Tensor<2>,
     /// Total spikes (summed over batch and time, detached), shape `[1]` each:
     /// index 0 is the Poisson input (|spike| counted), index `l + 1` the output of
     /// spiking layer `l`. Read them with [`SnnOutput::spike_totals`].

@@ -78,7 +78,7 @@ impl Snn {
     /// at each of them: element `k` is what
     /// [`forward_timesteps`](Self::forward_timesteps) would return after
     /// `checkpoints[k]` steps of the same input spikes (logits = accumulated
-    /// output membrane / `checkpoints[k]`). This is how accuracy-versus-T
+    /// output membrane / `checkpoints[k]`, `membrane` the accumulated one). This is how accuracy-versus-T
     /// curves cost one simulation instead of one per T.
     ///
     /// # Panics
@@ -206,8 +206,10 @@ impl Snn {
                 totals.into_iter().zip(counts).map(|(a, b)| a + b).collect()
             };
             if start == checkpoints[next] {
+                let membrane = self.ann.fc2.forward(acc.clone());
                 emit(SnnOutput {
-                    logits: self.ann.fc2.forward(acc.clone()).div_scalar(start as f64),
+                    logits: membrane.clone().div_scalar(start as f64),
+                    membrane,
                     spikes: totals.clone(),
                     timesteps: start,
                 });
@@ -265,8 +267,10 @@ impl Snn {
                 totals.into_iter().zip(counts).map(|(a, b)| a + b).collect()
             };
         }
+        let membrane = out_mem.expect("timesteps > 0");
         SnnOutput {
-            logits: out_mem.expect("timesteps > 0").div_scalar(timesteps as f64),
+            logits: membrane.clone().div_scalar(timesteps as f64),
+            membrane,
             spikes: totals,
             timesteps,
         }

@@ -252,3 +252,81 @@ fn parameter_gradients_do_not_depend_on_the_time_chunk() {
     // The two reset modes really give different gradients (the test sees both).
     assert_ne!(references[0], references[1]);
 }
+
+/// Issue 10: the surrogate-gradient BPTT of a 2-spiking-layer network over
+/// 3 timesteps equals the value derived by hand (triangle surrogate of
+/// scale 1, thresholds 1, IF neurons, soft reset), with the reset detached
+/// (the authors' choice) and attached.
+///
+/// Network: input spike 1 every step (pixel 1.0) → conv centre `a` → LIF →
+/// fc1 `b` → LIF → fc2 `c` accumulated: `u_T = c Σ_t s2[t]`, loss `u_T`
+/// (of output 0; a second output is left out of the loss).
+/// With a = 0.6, b = 1.5, c = 2: layer 1 membranes 0.6, 1.2 (spike → 0.2),
+/// 0.8, so s1 = 0 1 0 and σ'(u/θ - 1) = 0.6 0.8 0.8; layer 2 membranes 0,
+/// 1.5 (spike → 0.5), 0.5, so s2 = 0 1 0 and σ' = 0 0.5 0.5; u_T = 2.
+/// - dL/dc = Σ s2 = 1.
+/// - detached: du2[t]/db = Σ_{k≤t} s1[k] = 0 1 1, dL/db = c (0.5 + 0.5) = 2;
+///   ds1/da = σ'1 · (1, 2, 3) = 0.6 1.6 2.4, du2/da = b · cumsum = 0.9 3.3 6.9,
+///   dL/da = c (0.5 · 3.3 + 0.5 · 6.9) = 10.2.
+/// - attached (du_post = du_pre - θ ds): ds1/da = 0.6 1.12 1.024;
+///   du2/db = 0 1 0.5 → dL/db = c (0.5 + 0.25) = 1.5;
+///   du2/da = 0.9 2.58 2.826 (post 0.9 1.29 …) → dL/da = c (1.29 + 1.413) = 5.406.
+#[test]
+fn bptt_of_a_two_layer_three_step_network_equals_the_hand_derived_gradient() {
+    use burn::module::Param;
+    use burn::tensor::TensorData;
+    let device = Device::flex().autodiff();
+    let cfg = VggConfig::new()
+        .with_in_channels(1)
+        .with_image_size(1)
+        .with_num_classes(2)
+        .with_arch("1".into())
+        .with_hidden(1)
+        .with_conv_dropout(0.0)
+        .with_fc_dropout(0.0);
+    fn grad<const D: usize>(g: Option<Tensor<D>>) -> Vec<f32> {
+        g.expect("gradient").into_data().iter::<f32>().collect()
+    }
+    for (detach, da, db) in [(true, 10.2f32, 2.0f32), (false, 5.406, 1.5)] {
+        let mut ann = cfg.init(&device);
+        let mut kernel = vec![0.0f32; 9];
+        kernel[4] = 0.6;
+        ann.convs[0].weight = Param::from_tensor(Tensor::from_data(
+            TensorData::new(kernel, [1, 1, 3, 3]),
+            &device,
+        ));
+        ann.fc1.weight = Param::from_tensor(Tensor::from_floats([[1.5]], &device));
+        // Output 0 is `c = 2`; output 1 (weight -1) is left out of the loss.
+        ann.fc2.weight = Param::from_tensor(Tensor::from_floats([[2.0, -1.0]], &device));
+        let snn = Snn::from_ann(
+            ann,
+            &SnnConfig::new()
+                .with_detach_reset(detach)
+                .with_time_chunk(2),
+        );
+        let x = Tensor::<4>::ones([1, 1, 1, 1], &device);
+        let out = snn.forward_timesteps(x, 3, &mut PoissonEncoder::new(0));
+        assert_eq!(out.spike_totals(), vec![3.0, 1.0, 1.0]);
+        let u: Vec<f32> = out.membrane.clone().into_data().iter::<f32>().collect();
+        assert_eq!(u, vec![2.0, -1.0], "u_T");
+        let pick = Tensor::<2>::from_floats([[1.0, 0.0]], &device);
+        let grads = (out.membrane * pick).sum().backward();
+        let gc = grad(snn.ann.fc2.weight.grad(&grads));
+        let gb = grad(snn.ann.fc1.weight.grad(&grads));
+        let ga = grad(snn.ann.convs[0].weight.grad(&grads));
+        let close = |got: f32, want: f32, what: &str| {
+            assert!(
+                (got - want).abs() < 1e-4,
+                "detach {detach}: {what} = {got}, hand-derived {want}"
+            );
+        };
+        close(gc[0], 1.0, "dL/dc");
+        close(gc[1], 0.0, "dL/d(unused output weight)");
+        close(gb[0], db, "dL/db");
+        close(ga[4], da, "dL/da (kernel centre)");
+        // Off-centre taps only ever see the zero padding.
+        for (i, g) in ga.iter().enumerate().filter(|(i, _)| *i != 4) {
+            assert_eq!(*g, 0.0, "detach {detach}: tap {i}");
+        }
+    }
+}

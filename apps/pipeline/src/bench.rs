@@ -15,7 +15,7 @@ use privatesnn_neurons::PoissonEncoder;
 use privatesnn_synthesis::{DirichletConfig, dirichlet_impressions};
 use serde::Serialize;
 
-use crate::cli::BenchArgs;
+use crate::cli::{BenchArgs, BenchPart};
 
 /// One measured figure.
 #[derive(Debug, Serialize)]
@@ -71,96 +71,109 @@ pub fn bench(args: &BenchArgs, device: &Device) -> Result<Vec<Measurement>> {
         args.width, args.channels, args.size, args.size, args.timesteps
     );
     let mut out = Vec::new();
-
-    // ANN train step: forward, cross-entropy, backward, SGD (momentum 0.9, wd 5e-4).
+    let wanted = |p: BenchPart| args.only.is_empty() || args.only.contains(&p);
     let ad = crate::common::autodiff(device);
-    let mut ann = cfg.init(&ad);
-    let mut sgd = SgdConfig::new()
-        .with_momentum(Some(MomentumConfig::new().with_momentum(0.9)))
-        .with_weight_decay(Some(WeightDecayConfig::new(5e-4)))
-        .init();
-    let loss_fn = CrossEntropyLossConfig::new().init(&ad);
-    let x = Tensor::<4>::random(shape, Distribution::Uniform(-1.0, 1.0), &ad);
-    let y = Tensor::<1, Int>::from_data(TensorData::new(labels.clone(), [b]), &ad);
-    let s = time(args.iters, || {
-        let loss = loss_fn.forward(ann.forward(x.clone()), y.clone());
-        let grads = GradientsParams::from_grads(loss.backward(), &ann);
-        ann = sgd.step(1e-3, ann.clone(), grads);
-        finite(loss.into_scalar::<f32>(), "ANN loss")
-    })?;
-    out.push(measure("ann_train_step", b, s));
-
-    // SNN inference over T (no autodiff).
-    let snn_cfg = SnnConfig::new().with_timesteps(args.timesteps);
-    let snn = Snn::from_ann(cfg.init(device), &snn_cfg).valid();
-    let xi = Tensor::<4>::random(shape, Distribution::Uniform(-1.0, 1.0), device);
     let mut enc = PoissonEncoder::new(0);
-    let s = time(args.iters, || {
-        let o = snn.forward(xi.clone(), &mut enc);
-        finite(o.logits.sum().into_scalar::<f32>(), "SNN logits")
-    })?;
-    out.push(measure("snn_inference", b, s));
+    let snn_cfg = SnnConfig::new().with_timesteps(args.timesteps);
 
-    // STBP step of encryption: SNN forward over T with autodiff, the Eq. 6
-    // loss on u_T (m = 0.7, tau = 20, random teacher logits), backward, Adam;
-    // with --memory-bound under Burn's gradient checkpointing.
-    let (mut snn, sad) = trainable(
-        Snn::from_ann(cfg.init(device), &snn_cfg),
-        device,
-        args.memory_bound,
-    );
-    let xs = Tensor::<4>::random(shape, Distribution::Uniform(-1.0, 1.0), &sad);
-    let soft = Tensor::<2>::random([b, 10], Distribution::Uniform(0.0, 1.0), &sad);
-    let soft = soft.clone().div(soft.sum_dim(1));
-    let teacher = Tensor::<2>::random([b, 10], Distribution::Normal(0.0, 3.0), &sad);
-    let mut adam = AdamConfig::new().with_epsilon(1e-8).init();
-    let s = time(args.iters, || {
-        let o = snn.forward(xs.clone(), &mut enc);
-        let loss = encryption_loss(o.membrane, soft.clone(), teacher.clone(), 0.7, 20.0).total;
-        let grads = GradientsParams::from_grads(loss.backward(), &snn);
-        snn = adam.step(1e-4, snn.clone(), grads);
-        finite(loss.into_scalar::<f32>(), "STBP loss")
-    })?;
-    out.push(measure(
-        if args.memory_bound {
-            "stbp_train_step_memory_bound"
-        } else {
-            "stbp_train_step"
-        },
-        b,
-        s,
-    ));
-    if let Some(usage) = device.memory_pool_usage() {
-        println!(
-            "device memory after the STBP steps: {:.1} MiB in use, {:.1} MiB reserved",
-            usage.bytes_in_use as f64 / 1048576.0,
-            usage.bytes_reserved as f64 / 1048576.0
-        );
+    if wanted(BenchPart::Ann) {
+        // ANN train step: forward, cross-entropy, backward, SGD (momentum 0.9, wd 5e-4).
+        let mut ann = cfg.init(&ad);
+        let mut sgd = SgdConfig::new()
+            .with_momentum(Some(MomentumConfig::new().with_momentum(0.9)))
+            .with_weight_decay(Some(WeightDecayConfig::new(5e-4)))
+            .init();
+        let loss_fn = CrossEntropyLossConfig::new().init(&ad);
+        let x = Tensor::<4>::random(shape, Distribution::Uniform(-1.0, 1.0), &ad);
+        let y = Tensor::<1, Int>::from_data(TensorData::new(labels.clone(), [b]), &ad);
+        let s = time(args.iters, || {
+            let loss = loss_fn.forward(ann.forward(x.clone()), y.clone());
+            let grads = GradientsParams::from_grads(loss.backward(), &ann);
+            ann = sgd.step(1e-3, ann.clone(), grads);
+            finite(loss.into_scalar::<f32>(), "ANN loss")
+        })?;
+        out.push(measure("ann_train_step", b, s));
     }
 
-    // Data-free synthesis: Adam iterations on images against the frozen ANN,
-    // one image at a time (the authors' code) versus `batch` at once.
-    let frozen = cfg.init(device).valid().fork(&ad);
-    let model = |x| frozen.forward(x);
-    for (name, n) in [("synthesis_iter_batch1", 1), ("synthesis_iter_batched", b)] {
-        let config = DirichletConfig::new()
-            .with_per_class(n.div_ceil(10))
-            .with_batch_size(n)
-            .with_iterations(args.iters);
-        let start = Instant::now();
-        let set = dirichlet_impressions(
-            &model,
-            frozen.fc2.weight.val(),
-            [args.channels, args.size, args.size],
-            &config,
-            &ad,
-            |_, _| {},
-        )?;
-        let images = set.labels.len();
-        // Seconds per iteration per batch of `n` (all images, all iterations).
-        let per_batch_iter =
-            start.elapsed().as_secs_f64() / (args.iters * images.div_ceil(n)) as f64;
-        out.push(measure(name, n, per_batch_iter));
+    if wanted(BenchPart::Snn) {
+        // SNN inference over T (no autodiff).
+        let snn = Snn::from_ann(cfg.init(device), &snn_cfg).valid();
+        let xi = Tensor::<4>::random(shape, Distribution::Uniform(-1.0, 1.0), device);
+        let s = time(args.iters, || {
+            let o = snn.forward(xi.clone(), &mut enc);
+            finite(o.logits.sum().into_scalar::<f32>(), "SNN logits")
+        })?;
+        out.push(measure("snn_inference", b, s));
+    }
+
+    if wanted(BenchPart::Stbp) {
+        // STBP step of encryption: SNN forward over T with autodiff, the Eq. 6
+        // loss on u_T (m = 0.7, tau = 20, random teacher logits), backward, Adam;
+        // with --memory-bound the chunk-by-chunk backward (same gradients).
+        let (mut snn, sad) = trainable(Snn::from_ann(cfg.init(device), &snn_cfg), device);
+        let xs = Tensor::<4>::random(shape, Distribution::Uniform(-1.0, 1.0), &sad);
+        let soft = Tensor::<2>::random([b, 10], Distribution::Uniform(0.0, 1.0), &sad);
+        let soft = soft.clone().div(soft.sum_dim(1));
+        let teacher = Tensor::<2>::random([b, 10], Distribution::Normal(0.0, 3.0), &sad);
+        let loss =
+            |u: Tensor<2>| encryption_loss(u, soft.clone(), teacher.clone(), 0.7, 20.0).total;
+        let mut adam = AdamConfig::new().with_epsilon(1e-8).init();
+        let s = time(args.iters, || {
+            let (value, grads) = if args.memory_bound {
+                let r = snn.backward_chunked(xs.clone(), args.timesteps, &mut enc, &loss);
+                (r.loss, r.grads)
+            } else {
+                let o = snn.forward(xs.clone(), &mut enc);
+                let value = loss(o.membrane);
+                let grads = GradientsParams::from_grads(value.backward(), &snn);
+                (value, grads)
+            };
+            snn = adam.step(1e-4, snn.clone(), grads);
+            finite(value.into_scalar::<f32>(), "STBP loss")
+        })?;
+        out.push(measure(
+            if args.memory_bound {
+                "stbp_train_step_memory_bound"
+            } else {
+                "stbp_train_step"
+            },
+            b,
+            s,
+        ));
+        if let Some(usage) = device.memory_pool_usage() {
+            println!(
+                "device memory after the STBP steps: {:.1} MiB in use, {:.1} MiB reserved",
+                usage.bytes_in_use as f64 / 1048576.0,
+                usage.bytes_reserved as f64 / 1048576.0
+            );
+        }
+    }
+
+    if wanted(BenchPart::Synthesis) {
+        // Data-free synthesis: Adam iterations on images against the frozen ANN,
+        // one image at a time (the authors' code) versus `batch` at once.
+        let frozen = cfg.init(device).valid().fork(&ad);
+        let model = |x| frozen.forward(x);
+        for (name, n) in [("synthesis_iter_batch1", 1), ("synthesis_iter_batched", b)] {
+            let config = DirichletConfig::new()
+                .with_per_class(n.div_ceil(10))
+                .with_batch_size(n)
+                .with_iterations(args.iters);
+            let start = Instant::now();
+            let set = dirichlet_impressions(
+                &model,
+                frozen.fc2.weight.val(),
+                [args.channels, args.size, args.size],
+                &config,
+                &ad,
+                |_, _| {},
+            )?;
+            let images = set.labels.len();
+            // Seconds per iteration per batch of `n` (all images, all iterations).
+            let per_batch_iter =
+                start.elapsed().as_secs_f64() / (args.iters * images.div_ceil(n)) as f64;
+            out.push(measure(name, n, per_batch_iter));
+        }
     }
     Ok(out)
 }

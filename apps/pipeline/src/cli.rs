@@ -136,9 +136,26 @@ pub struct BenchArgs {
     /// Timed repetitions per measurement (after one warm-up).
     #[arg(long, default_value_t = 3)]
     pub iters: usize,
-    /// Measure the STBP step under the memory bound (Burn's gradient
-    /// checkpointing) instead; run once with and once without to compare the
-    /// peak memory each prints.
+    /// Measure the STBP step under the memory bound (the chunk-by-chunk
+    /// backward) instead; run once with and once without (with `--only stbp`)
+    /// to compare the peak memory each prints.
     #[arg(long)]
     pub memory_bound: bool,
+    /// Measure only these (repeatable; default all). One part per process
+    /// makes the printed peak memory that part's.
+    #[arg(long, value_enum)]
+    pub only: Vec<BenchPart>,
+}
+
+/// A measurement of `pipeline bench`.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BenchPart {
+    /// The ANN training step.
+    Ann,
+    /// SNN inference.
+    Snn,
+    /// The STBP (encryption) step.
+    Stbp,
+    /// Synthesis iterations.
+    Synthesis,
 }

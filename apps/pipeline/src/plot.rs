@@ -88,14 +88,17 @@ pub fn line_plot(
                 .map_err(|e| err(&e))?;
         }
         if let Some((name, y)) = reference {
+            // Dashed, as the paper draws its baselines.
             chart
-                .draw_series(LineSeries::new(
+                .draw_series(DashedLineSeries::new(
                     vec![(0.0, y), (x1 * 1.05, y)],
-                    BLACK.stroke_width(1),
+                    8,
+                    6,
+                    BLACK.stroke_width(2),
                 ))
                 .map_err(|e| err(&e))?
                 .label(name.to_string())
-                .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], BLACK));
+                .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 8, y)], BLACK.stroke_width(2)));
         }
         chart
             .configure_series_labels()

@@ -90,6 +90,12 @@ fn bench_prints_throughput_and_writes_json() {
     // Linux reports the peak resident memory.
     assert!(json["peak_rss_mib"].as_f64().unwrap() > 0.0);
     // The STBP step under the memory bound (gradient checkpointing).
-    let text = tiny_bench(dir.path(), &["--memory-bound"]);
+    // One part alone (its peak memory is then its own).
+    let text = tiny_bench(dir.path(), &["--memory-bound", "--only", "stbp"]);
     assert!(text.contains("stbp_train_step_memory_bound"), "{text}");
+    assert!(!text.contains("ann_train_step"), "{text}");
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("bench.json")).unwrap())
+            .unwrap();
+    assert_eq!(json["measurements"].as_array().unwrap().len(), 1);
 }

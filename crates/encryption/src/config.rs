@@ -71,9 +71,12 @@ pub struct EncryptionConfig {
     /// The cross-entropy targets.
     #[config(default = "Targets::Soft")]
     pub targets: Targets,
-    /// Bound the memory of backpropagation through time with Burn's gradient
-    /// checkpointing (element-wise ops such as the LIF scan are recomputed in
-    /// the backward pass instead of stored; the gradients are the same).
+    /// Bound the memory of backpropagation through time by one time chunk
+    /// ([`Snn::backward_chunked`](privatesnn_models::Snn::backward_chunked):
+    /// the chunks are re-run last to first, passing the membranes' gradients
+    /// back; the gradients are the same, for about one more forward pass).
+    /// Burn's own gradient checkpointing was measured to *raise* the peak
+    /// memory of this workload (docs/results.md), so it is not used.
     #[config(default = false)]
     pub memory_bound: bool,
     /// Seed of the shuffling, the Poisson spikes and the dropout masks.

@@ -10,7 +10,7 @@
 //!   and cross-entropy against soft or one-hot targets ([`soft_cross_entropy`]).
 //! - [`encrypt`]: Adam (epsilon 1e-8 as PyTorch's), the learning rate divided
 //!   by 10 at 50% and 70% of the epochs, checkpoint and resume per epoch,
-//!   optional gradient checkpointing ([`EncryptionConfig::memory_bound`]).
+//!   an optional memory bound of one time chunk ([`EncryptionConfig::memory_bound`]).
 //! - [`EncryptionSet`]: the synthetic images, their targets and the teacher's
 //!   logits ([`teacher_logits`]).
 //!

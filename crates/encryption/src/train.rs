@@ -3,9 +3,9 @@
 use std::path::Path;
 use std::time::Instant;
 
-use burn::module::{Module, ModuleMapper, Param};
+use burn::module::Module;
 use burn::optim::{AdamConfig, GradientsParams};
-use burn::tensor::{Device, GradientCheckpointingStrategy, Tensor};
+use burn::tensor::{Device, Tensor};
 use privatesnn_models::Snn;
 use privatesnn_neurons::PoissonEncoder;
 use rand::SeedableRng;
@@ -31,8 +31,9 @@ pub struct EpochReport {
     pub cross_entropy: f64,
     /// Mean distillation term.
     pub distillation: f64,
-    /// Percent of the epoch's samples whose SNN output's argmax is the class
-    /// the sample was made for (a training-set figure).
+    /// Percent of the epoch's samples whose SNN output's argmax is the
+    /// dominant class of their target (the soft label's largest entry; the
+    /// label itself for hard targets): a training-set figure.
     pub train_agreement: f64,
     /// Wall seconds.
     pub seconds: f64,
@@ -66,34 +67,12 @@ pub struct Progress {
     pub loss: f64,
 }
 
-/// Gives every float parameter the autodiff device's checkpointing strategy.
-struct Strategy(GradientCheckpointingStrategy);
-
-impl ModuleMapper for Strategy {
-    fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
-        let strategy = self.0;
-        param.map(|t| t.with_gradient_checkpointing_strategy(strategy))
-    }
-}
-
 /// `snn` copied onto `device`'s autodiff device for STBP, in training mode,
-/// and that device: with `memory_bound`, Burn's gradient checkpointing
-/// (element-wise operations such as the LIF scan are recomputed in the
-/// backward pass instead of stored; the gradients are the same).
-///
-/// Tensors made for the forward pass must be created on the returned device
-/// (every tensor of one operation must share its checkpointing strategy).
-pub fn trainable(snn: Snn, device: &Device, memory_bound: bool) -> (Snn, Device) {
-    let mut ad = device.clone().without_autodiff().autodiff();
-    if memory_bound {
-        ad = ad.gradient_checkpointing();
-    }
-    let mut model = snn.valid().fork(&ad).train();
-    if let Some(strategy) = ad.gradient_checkpointing_strategy() {
-        // `fork` keeps autodiff but not the device's strategy.
-        model = model.map(&mut Strategy(strategy));
-    }
-    (model, ad)
+/// and that device. Use [`Snn::backward_chunked`] on it for the memory-bounded
+/// gradients.
+pub fn trainable(snn: Snn, device: &Device) -> (Snn, Device) {
+    let ad = device.clone().without_autodiff().autodiff();
+    (snn.valid().fork(&ad).train(), ad)
 }
 
 /// A seed for (epoch, batch) from the run's seed (SplitMix64 finaliser).
@@ -110,9 +89,10 @@ fn stream(seed: u64, epoch: usize, batch: usize) -> u64 {
 /// `data` (synthetic images only) with Adam and the loss
 /// `(1 - m) CE(u_T, y) + m KD(ANN(x), u_T)` ([`encryption_loss`]).
 ///
-/// - The SNN is copied onto `device.autodiff()` (with Burn's gradient
-///   checkpointing when `config.memory_bound`) and trained there; the
-///   trained SNN is returned on `device`, in evaluation mode.
+/// - The SNN is copied onto `device.autodiff()` and trained there; with
+///   `config.memory_bound` the gradients are computed chunk by chunk
+///   ([`Snn::backward_chunked`]). The trained SNN is returned on `device`,
+///   in evaluation mode.
 /// - Its thresholds are kept as converted (they are not parameters with
 ///   gradients); only the conv and FC weights change. Dropout follows the
 ///   model's settings (masks fixed over the timesteps of a forward pass).
@@ -140,8 +120,18 @@ pub fn encrypt(
         Targets::Soft => data.targets.clone(),
         Targets::Hard => data.one_hot_targets(),
     };
+    let k = data.num_classes;
+    let dominant: Vec<usize> = targets
+        .chunks(k)
+        .map(|row| {
+            row.iter()
+                .enumerate()
+                .max_by(|a, b| a.1.total_cmp(b.1))
+                .map_or(0, |(c, _)| c)
+        })
+        .collect();
     let plain = device.clone().without_autodiff();
-    let (mut model, ad) = trainable(snn, &plain, config.memory_bound);
+    let (mut model, ad) = trainable(snn, &plain);
     let mut optim = AdamConfig::new()
         .with_epsilon(config.adam_epsilon as f32)
         .init();
@@ -180,24 +170,37 @@ pub fn encrypt(
         for (b, idx) in order.chunks(config.batch_size).enumerate() {
             let (x, y, t) = data.gather(idx, &targets, &ad);
             let mut encoder = PoissonEncoder::new(stream(config.seed, epoch, b));
-            let out = model.forward_timesteps(x, config.timesteps, &mut encoder);
-            let output = match config.output {
-                OutputScale::Membrane => out.membrane,
-                OutputScale::Mean => out.logits,
+            let steps = config.timesteps as f64;
+            let scale = |u: Tensor<2>| match config.output {
+                OutputScale::Membrane => u,
+                OutputScale::Mean => u.div_scalar(steps),
             };
-            let pred: Vec<i64> = output
-                .clone()
-                .detach()
-                .argmax(1)
-                .into_data()
-                .iter::<i64>()
-                .collect();
+            let (m, tau) = (config.distill_weight, config.temperature);
+            // The output (detached, for the metrics) and the gradients: one
+            // backward through the whole simulation, or chunk by chunk
+            // (`memory_bound`, same gradients).
+            let (output, grads) = if config.memory_bound {
+                let (y2, t2) = (y.clone(), t.clone());
+                let loss = move |u: Tensor<2>| {
+                    encryption_loss(scale(u), y2.clone(), t2.clone(), m, tau).total
+                };
+                let r = model.backward_chunked(x, config.timesteps, &mut encoder, &loss);
+                (scale(r.membrane), r.grads)
+            } else {
+                let out = model.forward_timesteps(x, config.timesteps, &mut encoder);
+                let output = scale(out.membrane);
+                let total = encryption_loss(output.clone(), y.clone(), t.clone(), m, tau).total;
+                let grads = GradientsParams::from_grads(total.backward(), &model);
+                (output.detach(), grads)
+            };
+            let pred: Vec<i64> = output.clone().argmax(1).into_data().iter::<i64>().collect();
             hits += pred
                 .iter()
                 .zip(idx)
-                .filter(|(p, i)| **p as usize == data.labels[**i])
+                .filter(|(p, i)| **p as usize == dominant[**i])
                 .count();
-            let parts = encryption_loss(output, y, t, config.distill_weight, config.temperature);
+            // The loss parts, from the detached output (no second simulation).
+            let parts = encryption_loss(output, y, t, m, tau);
             let values: Vec<f64> = Tensor::cat(
                 vec![
                     parts.total.clone().detach(),
@@ -220,7 +223,6 @@ pub fn encrypt(
             loss_sum += values[0] * weight;
             ce_sum += values[1] * weight;
             kd_sum += values[2] * weight;
-            let grads = GradientsParams::from_grads(parts.total.backward(), &model);
             model = optim.step(lr, model, grads);
             progress(Progress {
                 epoch,

@@ -159,6 +159,9 @@ impl Snn {
     }
 }
 
+mod chunked;
 mod simulate;
+
+pub use chunked::ChunkedBackward;
 #[cfg(test)]
 mod tests;

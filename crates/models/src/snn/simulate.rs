@@ -5,6 +5,28 @@ use privatesnn_neurons::{LifState, PoissonEncoder};
 
 use super::{Snn, SnnOutput};
 
+/// The dropout masks of one forward pass, one per site (`None` = no dropout).
+pub(super) struct Masks {
+    pub conv: Vec<Option<Tensor<5>>>,
+    pub fc: Option<Tensor<3>>,
+}
+
+/// The membranes every spiking layer carries from one chunk to the next.
+#[derive(Clone)]
+pub(super) struct States {
+    pub conv: Vec<Option<LifState<5>>>,
+    pub fc: Option<LifState<3>>,
+}
+
+impl States {
+    pub fn new(convs: usize) -> Self {
+        Self {
+            conv: vec![None; convs],
+            fc: None,
+        }
+    }
+}
+
 impl Snn {
     /// Dropout is on only when training on an autodiff device (Burn's rule).
     fn dropout_active(&self, x: &Tensor<4>) -> bool {
@@ -136,66 +158,20 @@ impl Snn {
             "checkpoints must increase"
         );
         let timesteps = *checkpoints.last().expect("non-empty");
-        let [n, ..] = input.dims();
-        let convs = self.ann.convs.len();
-        let (conv_masks, fc_mask) = if self.dropout_active(&input) {
-            self.dropout_masks(&input, encoder)
-        } else {
-            (vec![None; convs], None)
-        };
-        let mut conv_states: Vec<Option<LifState<5>>> = vec![None; convs];
-        let mut fc_state: Option<LifState<3>> = None;
+        let masks = self.masks(&input, encoder);
+        let mut states = States::new(self.ann.convs.len());
         let mut totals: Vec<Tensor<1>> = Vec::new();
         let mut fc_sum: Option<Tensor<2>> = None;
         let mut next = 0;
-
         let mut start = 0;
-        'chunks: while start < timesteps {
+        while start < timesteps {
             let tc = self.time_chunk.min(checkpoints[next] - start);
             start += tc;
             let spikes_in: Tensor<5> = encoder.encode(input.clone(), tc);
-            let mut counts = vec![spikes_in.clone().abs().sum().detach()];
-            let [_, _, c, h, w] = spikes_in.dims();
-            let mut x: Tensor<4> = spikes_in.reshape([tc * n, c, h, w]);
-            for i in 0..convs {
-                let cur = self.ann.convs[i].forward(x);
-                let [_, c, h, w] = cur.dims();
-                if let Some((layer, sink)) = probe.as_mut()
-                    && *layer == i
-                {
-                    sink(cur.reshape([tc, n * c * h * w]));
-                    continue 'chunks;
-                }
-                let cur: Tensor<5> = cur.reshape([tc, n, c, h, w]);
-                let (s, st) = self.neurons[i].forward_seq(cur, conv_states[i].take());
-                conv_states[i] = Some(st);
-                counts.push(s.clone().sum().detach());
-                let s = if self.ann.pool_after[i] {
-                    self.ann.pool.forward(s.reshape([tc * n, c, h, w]))
-                } else {
-                    match &conv_masks[i] {
-                        Some(m) => (s * m.clone()).reshape([tc * n, c, h, w]),
-                        None => s.reshape([tc * n, c, h, w]),
-                    }
-                };
-                x = s;
-            }
-            let flat: Tensor<3> = x.reshape([tc as i64, n as i64, -1]);
-            let cur = self.ann.fc1.forward(flat);
-            if let Some((_, sink)) = probe.as_mut() {
-                // The probe is fc1 (conv probes continued above).
-                let [_, _, f] = cur.dims();
-                sink(cur.reshape([tc, n * f]));
+            let Some((summed, counts)) = self.chunk(spikes_in, &mut states, &masks, &mut probe)
+            else {
                 continue;
-            }
-            let (s, st) = self.neurons[convs].forward_seq(cur, fc_state.take());
-            fc_state = Some(st);
-            counts.push(s.clone().sum().detach());
-            let s = match &fc_mask {
-                Some(m) => s * m.clone(),
-                None => s,
             };
-            let summed: Tensor<2> = s.sum_dim(0).squeeze_dim(0);
             let acc = match fc_sum.take() {
                 Some(acc) => acc + summed,
                 None => summed,
@@ -217,6 +193,71 @@ impl Snn {
             }
             fc_sum = Some(acc);
         }
+    }
+
+    /// The dropout masks of one forward pass (none unless training).
+    pub(super) fn masks(&self, input: &Tensor<4>, encoder: &mut PoissonEncoder) -> Masks {
+        let (conv, fc) = if self.dropout_active(input) {
+            self.dropout_masks(input, encoder)
+        } else {
+            (vec![None; self.ann.convs.len()], None)
+        };
+        Masks { conv, fc }
+    }
+
+    /// One chunk of input spikes `[T_c, N, C, H, W]` through every layer,
+    /// carrying the membranes in `states`: the chunk's `fc1` spikes summed
+    /// over time `[N, hidden]` and the spike counts (input, then each
+    /// spiking layer). `None` when `probe` took a layer's currents instead.
+    pub(super) fn chunk(
+        &self,
+        spikes_in: Tensor<5>,
+        states: &mut States,
+        masks: &Masks,
+        probe: &mut Option<(usize, &mut dyn FnMut(Tensor<2>))>,
+    ) -> Option<(Tensor<2>, Vec<Tensor<1>>)> {
+        let [tc, n, c, h, w] = spikes_in.dims();
+        let mut counts = vec![spikes_in.clone().abs().sum().detach()];
+        let mut x: Tensor<4> = spikes_in.reshape([tc * n, c, h, w]);
+        for i in 0..self.ann.convs.len() {
+            let cur = self.ann.convs[i].forward(x);
+            let [_, c, h, w] = cur.dims();
+            if let Some((layer, sink)) = probe.as_mut()
+                && *layer == i
+            {
+                sink(cur.reshape([tc, n * c * h * w]));
+                return None;
+            }
+            let cur: Tensor<5> = cur.reshape([tc, n, c, h, w]);
+            let (s, st) = self.neurons[i].forward_seq(cur, states.conv[i].take());
+            states.conv[i] = Some(st);
+            counts.push(s.clone().sum().detach());
+            x = if self.ann.pool_after[i] {
+                self.ann.pool.forward(s.reshape([tc * n, c, h, w]))
+            } else {
+                match &masks.conv[i] {
+                    Some(m) => (s * m.clone()).reshape([tc * n, c, h, w]),
+                    None => s.reshape([tc * n, c, h, w]),
+                }
+            };
+        }
+        let flat: Tensor<3> = x.reshape([tc as i64, n as i64, -1]);
+        let cur = self.ann.fc1.forward(flat);
+        if let Some((_, sink)) = probe.as_mut() {
+            // The probe is fc1 (conv probes returned above).
+            let [_, _, f] = cur.dims();
+            sink(cur.reshape([tc, n * f]));
+            return None;
+        }
+        let convs = self.ann.convs.len();
+        let (s, st) = self.neurons[convs].forward_seq(cur, states.fc.take());
+        states.fc = Some(st);
+        counts.push(s.clone().sum().detach());
+        let s = match &masks.fc {
+            Some(m) => s * m.clone(),
+            None => s,
+        };
+        Some((s.sum_dim(0).squeeze_dim(0), counts))
     }
 
     /// Reference simulation: one timestep at a time through all layers, the

@@ -330,3 +330,82 @@ fn bptt_of_a_two_layer_three_step_network_equals_the_hand_derived_gradient() {
         }
     }
 }
+
+/// Issue 10 (memory bound): the chunk-by-chunk STBP gradients equal those of
+/// one backward through the whole simulation, for several chunk sizes, a
+/// nonlinear loss, and dropout on (the masks are drawn once and reused).
+#[test]
+fn chunked_backward_equals_the_full_backward() {
+    use burn::optim::GradientsParams;
+    use burn::tensor::activation::log_softmax;
+    let device = Device::flex().autodiff();
+    let cfg = VggConfig::new()
+        .with_in_channels(2)
+        .with_image_size(8)
+        .with_num_classes(4)
+        .with_arch("6,6,A,8,A".into())
+        .with_hidden(12)
+        .with_conv_dropout(0.3)
+        .with_fc_dropout(0.5);
+    device.seed(21);
+    let ann = cfg.init(&device);
+    let x = input(&device).detach();
+    let loss = |u: Tensor<2>| -> Tensor<1> {
+        let y = Tensor::<2>::from_floats([[0.7, 0.1, 0.1, 0.1]], &u.device());
+        (log_softmax(u.div_scalar(3.0), 1) * y).sum().neg()
+    };
+    let params = |snn: &Snn, g: &GradientsParams| -> Vec<Vec<f32>> {
+        let mut all: Vec<Vec<f32>> = snn
+            .ann
+            .convs
+            .iter()
+            .map(|c| {
+                g.get::<4>(c.weight.id)
+                    .expect("conv grad")
+                    .into_data()
+                    .iter::<f32>()
+                    .collect()
+            })
+            .collect();
+        for w in [&snn.ann.fc1.weight, &snn.ann.fc2.weight] {
+            all.push(
+                g.get::<2>(w.id)
+                    .expect("fc grad")
+                    .into_data()
+                    .iter::<f32>()
+                    .collect(),
+            );
+        }
+        all
+    };
+    for chunk in [1, 3, 4, 10] {
+        let snn = spiking(Snn::from_ann(
+            ann.clone(),
+            &SnnConfig::new().with_time_chunk(chunk),
+        ));
+        let out = snn.forward_timesteps(x.clone(), 10, &mut PoissonEncoder::new(8));
+        let full_loss: f32 = loss(out.membrane.clone()).into_scalar();
+        let full = GradientsParams::from_grads(loss(out.membrane).backward(), &snn);
+        let chunked = snn.backward_chunked(x.clone(), 10, &mut PoissonEncoder::new(8), &loss);
+        let chunked_loss: f32 = chunked.loss.into_scalar();
+        assert!(
+            (full_loss - chunked_loss).abs() < 1e-5,
+            "chunk {chunk}: loss"
+        );
+        let (a, b) = (params(&snn, &full), params(&snn, &chunked.grads));
+        let norm: f32 = a.iter().flatten().map(|g| g.abs()).sum();
+        assert!(norm > 0.0, "zero gradient");
+        for (layer, (p, q)) in a.iter().zip(&b).enumerate() {
+            let diff = p
+                .iter()
+                .zip(q)
+                .map(|(u, v)| (u - v).abs())
+                .fold(0.0f32, f32::max);
+            let scale = p.iter().map(|g| g.abs()).fold(0.0f32, f32::max).max(1.0);
+            assert!(
+                diff <= 1e-4 * scale,
+                "chunk {chunk}, layer {layer}: max diff {diff}"
+            );
+        }
+    }
+}

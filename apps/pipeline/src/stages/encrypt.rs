@@ -9,7 +9,7 @@ use anyhow::{Context, Result, bail};
 use burn::module::Module;
 use privatesnn_data::{normalize, read_png_folder};
 use privatesnn_encryption::{EncryptionReport, EncryptionSet, encrypt, teacher_logits};
-use privatesnn_models::{Snn, Vgg, io as model_io};
+use privatesnn_models::{Snn, SnnConfig, Vgg, VggConfig, io as model_io};
 use serde::{Deserialize, Serialize};
 
 use crate::artifacts::{Artifact, SnnSource};
@@ -74,11 +74,11 @@ pub fn run(ctx: &Ctx, sweep: bool) -> Result<()> {
 
 /// The data-free SNN, the ANN (teacher) and the training set built from the
 /// synthetic images, their soft labels and the ANN's logits on them.
-pub(crate) fn training_set(ctx: &Ctx) -> Result<(Snn, Vgg, EncryptionSet)> {
+pub(crate) fn training_set(ctx: &Ctx) -> Result<(Snn, Vgg, EncryptionSet, VggConfig, SnnConfig)> {
     let (exp, device, art) = (&ctx.exp, &ctx.device, &ctx.art);
     let (ann, cfg) = saved::load_ann(ctx)?;
     let ann = ann.valid();
-    let (snn, _, _) = saved::load_snn(ctx, SnnSource::Synthetic)?;
+    let (snn, vgg_cfg, snn_cfg) = saved::load_snn(ctx, SnnSource::Synthetic)?;
     ctx.require(Artifact::Synthetic)?;
     let dir = art.synthetic_dir();
     let set = read_png_folder(&dir, cfg.num_classes)
@@ -120,7 +120,7 @@ pub(crate) fn training_set(ctx: &Ctx) -> Result<(Snn, Vgg, EncryptionSet)> {
         labels: set.labels,
         num_classes: cfg.num_classes,
     };
-    Ok((snn, ann, data))
+    Ok((snn, ann, data, vgg_cfg, snn_cfg))
 }
 
 /// `‖W_a − W_b‖ / ‖W_b‖` per weight layer of two VGGs of one shape.
@@ -161,8 +161,7 @@ pub fn weight_change(a: &Vgg, b: &Vgg) -> Vec<(String, f64)> {
 fn encrypt_snn(ctx: &Ctx) -> Result<EncryptReport> {
     let (exp, device, art) = (&ctx.exp, &ctx.device, &ctx.art);
     let cfg = &exp.encryption.train;
-    let (snn, ann, data) = training_set(ctx)?;
-    let (_, vgg_cfg, snn_cfg) = saved::load_snn(ctx, SnnSource::Synthetic)?;
+    let (snn, ann, data, vgg_cfg, snn_cfg) = training_set(ctx)?;
     let checkpoints = art.encrypt_dir().join("checkpoint");
     if ctx.force {
         match std::fs::remove_dir_all(art.encrypt_dir()) {

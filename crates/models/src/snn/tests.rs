@@ -41,6 +41,11 @@ fn checkpoints_equal_separate_runs_of_the_same_spikes() {
     for (out, t) in outs.iter().zip([3, 7, 10]) {
         let single = snn.forward_timesteps(x.clone(), t, &mut PoissonEncoder::new(9));
         assert_eq!(out.timesteps, t);
+        // u_T is the accumulated membrane: T times the logits.
+        out.membrane.clone().into_data().assert_approx_eq::<f32>(
+            &out.logits.clone().mul_scalar(t as f64).into_data(),
+            burn::tensor::Tolerance::absolute(1e-4),
+        );
         assert_eq!(out.spike_totals(), single.spike_totals());
         out.logits.clone().into_data().assert_approx_eq::<f32>(
             &single.logits.into_data(),

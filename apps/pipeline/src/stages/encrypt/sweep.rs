@@ -69,7 +69,7 @@ fn accuracy(ctx: &Ctx, snn: &Snn, test: &ImageSet, t: usize) -> f64 {
 pub fn run(ctx: &Ctx) -> Result<()> {
     let (exp, device, art) = (&ctx.exp, &ctx.device, &ctx.art);
     let cfg = &exp.encryption.train;
-    let (snn, _, data) = training_set(ctx)?;
+    let (snn, _, data, _, _) = training_set(ctx)?;
     let mut test = datasets::load(exp, Split::Test)?;
     if exp.evaluate.test_images > 0 {
         test = test.take(exp.evaluate.test_images);

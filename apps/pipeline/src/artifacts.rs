@@ -62,6 +62,10 @@ pub enum Artifact {
     Snn(SnnSource),
     /// SNN accuracy against timesteps (`snn-accuracy.json`, plot, report).
     SnnAccuracy,
+    /// The judge classifier of the attacks' FID (`judge.bpk`).
+    Judge,
+    /// The attacks: Table 3, the judge table, the Fig. 6 grid (`attack.json`).
+    Attack,
 }
 
 impl Artifact {
@@ -73,6 +77,7 @@ impl Artifact {
             Artifact::Snn(SnnSource::Encrypted) => "encrypt".into(),
             Artifact::Snn(s) => format!("convert --source {s}"),
             Artifact::SnnAccuracy => "evaluate --snn".into(),
+            Artifact::Judge | Artifact::Attack => "attack".into(),
         }
     }
 
@@ -92,6 +97,16 @@ impl Artifact {
             ],
             Artifact::Snn(SnnSource::Encrypted) => &["snn", "encryption"],
             Artifact::SnnAccuracy => &["evaluate", "data"],
+            Artifact::Judge => &[
+                "seed",
+                "data",
+                "attack.judge_width",
+                "attack.judge_blocks",
+                "attack.judge_epochs",
+                "attack.judge_batch_size",
+                "attack.judge_lr",
+            ],
+            Artifact::Attack => &["attack", "data"],
         }
     }
 
@@ -250,6 +265,31 @@ impl Artifacts {
         self.out.join("snn-accuracy.png")
     }
 
+    /// The judge classifier (+ `judge.bpk.json` config, `judge.json` training report).
+    pub fn judge(&self) -> PathBuf {
+        self.out.join("judge.bpk")
+    }
+
+    /// The judge's training report and test accuracy.
+    pub fn judge_report(&self) -> PathBuf {
+        self.out.join("judge.json")
+    }
+
+    /// The attacks' results: Table 3 and the judge table (JSON).
+    pub fn attack(&self) -> PathBuf {
+        self.out.join("attack.json")
+    }
+
+    /// The attacks' results as Markdown.
+    pub fn attack_report(&self) -> PathBuf {
+        self.out.join("attack.md")
+    }
+
+    /// The Fig. 6 grid.
+    pub fn attack_grid(&self) -> PathBuf {
+        self.out.join("attack-grid.png")
+    }
+
     /// The Markdown report.
     pub fn report(&self) -> PathBuf {
         self.out.join("report.md")
@@ -267,6 +307,8 @@ impl Artifacts {
             Artifact::Synthetic => self.synthetic_dir(),
             Artifact::Snn(s) => self.snn(s),
             Artifact::SnnAccuracy => self.snn_accuracy(),
+            Artifact::Judge => self.judge(),
+            Artifact::Attack => self.attack(),
         }
     }
 
@@ -286,6 +328,12 @@ impl Artifacts {
             Artifact::SnnAccuracy => {
                 vec![self.snn_accuracy(), self.snn_accuracy_plot(), self.report()]
             }
+            Artifact::Judge => vec![
+                self.judge(),
+                privatesnn_fid::judge_config_path(&self.judge()),
+                self.judge_report(),
+            ],
+            Artifact::Attack => vec![self.attack(), self.attack_report(), self.attack_grid()],
         }
     }
 
@@ -296,6 +344,8 @@ impl Artifacts {
             Artifact::Synthetic => "synthetic".to_string(),
             Artifact::Snn(s) => format!("snn-{s}"),
             Artifact::SnnAccuracy => "snn-accuracy".to_string(),
+            Artifact::Judge => "judge".to_string(),
+            Artifact::Attack => "attack".to_string(),
         };
         self.out.join(format!("{stem}.provenance.json"))
     }
@@ -321,6 +371,19 @@ impl Artifacts {
                         .filter(|&s| self.path(s).exists() || self.provenance(s).exists()),
                 )
                 .collect(),
+            Artifact::Judge => vec![],
+            Artifact::Attack => {
+                let mut inputs = vec![
+                    Artifact::Judge,
+                    Artifact::Snn(SnnSource::Synthetic),
+                    Artifact::Snn(SnnSource::Encrypted),
+                ];
+                let real = Artifact::Snn(SnnSource::Real);
+                if self.path(real).exists() || self.provenance(real).exists() {
+                    inputs.push(real);
+                }
+                inputs
+            }
         }
     }
 

@@ -54,8 +54,10 @@ pub enum Command {
     /// Writes: <out>/snn-encrypted.bpk (+ .json), encrypt.json, checkpoints in encrypt/;
     /// with --sweep, encrypt-sweep.json and .png (Fig. 5).
     Encrypt(EncryptArgs),
-    /// Run both class-leakage attacks and FID against a model.
-    /// Reads: a saved model and the test set. Writes: attack image grids, a report.
+    /// Class-leakage attacks 1 and 2 on the converted and encrypted SNNs, scored by FID
+    /// against the real test set and by a judge classifier (trained once on the real data).
+    /// Reads: <out>/snn-synthetic.bpk, snn-encrypted.bpk (snn-real.bpk with `[attack] baseline`),
+    /// the data set. Writes: <out>/judge.bpk (+ .json), attack.json, attack.md, attack-grid.png.
     Attack,
     /// Spike rates and the energy estimate of ANN vs SNN.
     /// Reads: saved models and the test set. Writes: <out>/energy.json, plots.

@@ -19,7 +19,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Some(Command::Convert(args)) => stages::convert::run(&ctx, args.source),
         Some(Command::Evaluate(args)) => stages::evaluate::run(&ctx, args.snn),
         Some(Command::Encrypt(args)) => stages::encrypt::run(&ctx, args.sweep),
-        Some(Command::Attack) => not_yet("attack", &ctx),
+        Some(Command::Attack) => stages::attack::run(&ctx),
         Some(Command::Energy) => not_yet("energy", &ctx),
         Some(Command::Bench(_)) => unreachable!("handled above"),
     }

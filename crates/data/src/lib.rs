@@ -47,6 +47,7 @@ mod transform;
 pub use cifar::{Cifar, read_cifar};
 pub use dataset::ImageSet;
 pub use error::DataError;
+pub use fs::atomic_write;
 pub use loader::{ImageBatch, ImageBatcher, ImageItem};
 pub use mnist::{FASHION_MNIST_DEBIAN_DIR, Split, fashion_mnist_dir, read_mnist_split};
 pub use png_folder::{LABELS_FILE, read_png_folder, save_png, write_grid, write_png_folder};

@@ -33,10 +33,19 @@ pub struct ClassImpressionConfig {
     #[config(default = 0)]
     pub seed: u64,
 }
+/// Whether iteration `it` (1-based) starts with a blur: iterations
+/// `blur_every`, `2 blur_every`, ... (Algorithm 2, lines 3-4, and the
+/// upstream loop: the blur comes *before* that iteration's gradient step).
+pub fn blurs_before(it: usize, blur_every: usize) -> bool {
+    blur_every > 0 && it.is_multiple_of(blur_every)
+}
+
 /// Class impressions: images that maximise the pre-softmax logit of each of
 /// `classes` (one image per entry), by SGD on the normalised image with weight
 /// decay, the image clipped to `[0, 1]` and quantised to 8 bits after every
-/// step, and blurred every `blur_every` steps.
+/// step. Iterations `blur_every`, `2 blur_every`, ... first blur the image
+/// ([`blurs_before`]): on its 8-bit pixels with edge padding, re-quantised
+/// (the upstream code blurs its PIL image, so no grey border appears).
 pub fn class_impressions(
     model: Classifier<'_>,
     classes: &[usize],
@@ -64,6 +73,14 @@ pub fn class_impressions(
     let mut z = normalise(uniform(n, shape, &mut rng, device));
     let mut logit = Tensor::<1>::zeros([n], device);
     for it in 1..=config.iterations {
+        if blurs_before(it, config.blur_every) {
+            // Blur the 8-bit image (as the upstream code blurs its PIL image).
+            let pixels = z.add_scalar(1.0).div_scalar(2.0);
+            z = normalise(to_8bit_image(normalise(gaussian_blur(
+                pixels,
+                config.blur_sigma,
+            ))));
+        }
         let x = z.clone().detach().require_grad();
         let logits = model(x.clone());
         let picked = (logits * select.clone()).sum_dim(1).reshape([n]);
@@ -75,9 +92,6 @@ pub fn class_impressions(
             - (g + z.clone().detach().mul_scalar(config.weight_decay)).mul_scalar(config.lr);
         // Back to an 8-bit image in [0, 1], then normalised again.
         z = normalise(to_8bit_image(step));
-        if config.blur_every > 0 && it % config.blur_every == 0 {
-            z = gaussian_blur(z, config.blur_sigma);
-        }
     }
     let x = to_8bit_image(z);
     let [c, h, w] = shape;
@@ -97,6 +111,58 @@ pub fn class_impressions(
 mod tests {
     use super::*;
     use crate::test_model::model;
+
+    /// The blur comes before iterations `f`, `2f`, ...: with a linear model
+    /// (constant gradient `w_c`), iteration 4 is `q(blur(x_3)) + lr w_c`, the
+    /// others `x_{k-1} + lr w_c`, each re-quantised to 8 bits.
+    #[test]
+    fn blur_precedes_every_fourth_step() {
+        assert_eq!(
+            (1..=12).filter(|&i| blurs_before(i, 4)).collect::<Vec<_>>(),
+            vec![4, 8, 12]
+        );
+        assert!(!(1..=12).any(|i| blurs_before(i, 0)));
+        let device = Device::flex().autodiff();
+        let plain = Device::flex();
+        let d = 36;
+        let w: Vec<f32> = (0..2 * d)
+            .map(|i| ((i * 7919) % 13) as f32 / 13.0 - 0.5)
+            .collect();
+        let wt = Tensor::<2>::from_data(TensorData::new(w.clone(), [2, d]), &device);
+        let f = move |x: Tensor<4>| {
+            let n = x.dims()[0];
+            x.reshape([n, d]).matmul(wt.clone().transpose())
+        };
+        let lr = 0.05;
+        let run = |it| {
+            let c = ClassImpressionConfig::new()
+                .with_iterations(it)
+                .with_lr(lr)
+                .with_weight_decay(0.0)
+                .with_blur_every(4);
+            let set = class_impressions(&f, &[1], 2, [1, 6, 6], &c, &device).unwrap();
+            Tensor::<4>::from_data(TensorData::new(set.images, [1, 1, 6, 6]), &plain)
+        };
+        let step = |pixels: Tensor<4>| {
+            let g = Tensor::<4>::from_data(TensorData::new(w[d..].to_vec(), [1, 1, 6, 6]), &plain);
+            to_8bit_image(normalise(pixels) + g.mul_scalar(lr))
+        };
+        let quantised_blur =
+            |pixels: Tensor<4>| to_8bit_image(normalise(gaussian_blur(pixels, 1.0)));
+        let tol = burn::tensor::Tolerance::absolute(1e-6);
+        // From iteration 2 on (iteration 1 steps from the unquantised noise).
+        for it in 2..=5 {
+            let before = run(it - 1);
+            let expected = if it == 4 {
+                step(quantised_blur(before))
+            } else {
+                step(before)
+            };
+            run(it)
+                .into_data()
+                .assert_approx_eq::<f32>(&expected.into_data(), tol);
+        }
+    }
 
     #[test]
     fn class_impressions_raise_their_logit() {

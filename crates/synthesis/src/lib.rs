@@ -54,7 +54,7 @@ mod similarity;
 mod test_model;
 
 pub use blur::{gaussian_blur, gaussian_kernel};
-pub use class_impressions::{ClassImpressionConfig, class_impressions};
+pub use class_impressions::{ClassImpressionConfig, blurs_before, class_impressions};
 pub use dirichlet::{Classifier, DirichletConfig, dirichlet_impressions, soft_label_loss};
 pub use similarity::{Similarity, class_similarity, concentration, sample_soft_labels};
 

@@ -13,10 +13,12 @@ use privatesnn_synthesis::DirichletConfig;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+mod attack;
 mod sections;
 #[cfg(test)]
 mod tests;
 
+pub use attack::{AttackSection, Extractor};
 pub use sections::{DataSection, Dataset, EncryptionSection, EvalSection, TrainSection};
 
 /// The experiment name becomes a folder under `runs/`: plain names only.
@@ -62,9 +64,11 @@ pub struct ExperimentConfig {
     pub encryption: EncryptionSection,
     /// SNN evaluation.
     pub evaluate: EvalSection,
+    /// Class-leakage attacks and FID.
+    pub attack: AttackSection,
 }
 
-const SECTIONS: [&str; 11] = [
+const SECTIONS: [&str; 12] = [
     "name",
     "seed",
     "model",
@@ -76,6 +80,7 @@ const SECTIONS: [&str; 11] = [
     "baseline",
     "encryption",
     "evaluate",
+    "attack",
 ];
 
 /// Overlay the user's `table` on `default`, rejecting keys that are neither
@@ -173,6 +178,13 @@ impl ExperimentConfig {
             &[],
         )?;
         evaluate.validate().context("[evaluate]")?;
+        let attack = section(
+            AttackSection::default(),
+            table.get("attack"),
+            "attack",
+            &["inception_weights"],
+        )?;
+        attack.validate().context("[attack]")?;
         Ok(Self {
             name,
             seed,
@@ -185,6 +197,7 @@ impl ExperimentConfig {
             baseline,
             encryption,
             evaluate,
+            attack,
         })
     }
 

@@ -2,6 +2,7 @@
 //! context, skips an output that is up to date, checks that its inputs are,
 //! and records what it made (see `provenance`).
 
+pub mod attack;
 pub mod convert;
 pub mod encrypt;
 pub mod evaluate;
@@ -21,6 +22,7 @@ pub fn run_all(ctx: &Ctx) -> Result<()> {
     convert::run(ctx, Source::Both)?;
     encrypt::run(ctx, false)?;
     evaluate::run(ctx, true)?;
-    eprintln!("later stages (attack, energy) are not implemented yet");
+    attack::run(ctx)?;
+    eprintln!("the energy stage is not implemented yet");
     Ok(())
 }

@@ -103,6 +103,17 @@ timesteps = [5, 20, 80]
 test_images = 200
 real_images = 100
 batch_size = 50
+[attack]
+seeds = [0, 1]
+iterations = 8
+snn_iterations = 3
+snn_timesteps = 4
+baseline = false
+fid_images = 100
+batch_size = 50
+judge_width = 4
+judge_epochs = 1
+judge_batch_size = 50
 "#,
             data.display()
         )),

@@ -160,6 +160,7 @@ impl Snn {
 }
 
 mod chunked;
+mod given;
 mod simulate;
 
 pub use chunked::ChunkedBackward;

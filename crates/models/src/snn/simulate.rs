@@ -5,6 +5,20 @@ use privatesnn_neurons::{LifState, PoissonEncoder};
 
 use super::{Snn, SnnOutput};
 
+/// What drives the network for a chunk of timesteps, time-major.
+pub(super) enum Stimulus {
+    /// Input spikes `[T_c, N, C, H, W]`.
+    Spikes(Tensor<5>),
+    /// The first conv's output currents `[T_c, N, C1, H, W]` (conv1 skipped).
+    Conv1Current(Tensor<5>),
+}
+
+impl From<Tensor<5>> for Stimulus {
+    fn from(spikes: Tensor<5>) -> Self {
+        Stimulus::Spikes(spikes)
+    }
+}
+
 /// The dropout masks of one forward pass, one per site (`None` = no dropout).
 pub(super) struct Masks {
     pub conv: Vec<Option<Tensor<5>>>,
@@ -205,22 +219,37 @@ impl Snn {
         Masks { conv, fc }
     }
 
-    /// One chunk of input spikes `[T_c, N, C, H, W]` through every layer,
+    /// One chunk of input spikes `[T_c, N, C, H, W]` (or of the first conv's
+    /// output currents) through every layer,
     /// carrying the membranes in `states`: the chunk's `fc1` spikes summed
     /// over time `[N, hidden]` and the spike counts (input, then each
     /// spiking layer). `None` when `probe` took a layer's currents instead.
     pub(super) fn chunk(
         &self,
-        spikes_in: Tensor<5>,
+        stimulus: impl Into<Stimulus>,
         states: &mut States,
         masks: &Masks,
         probe: &mut Option<(usize, &mut dyn FnMut(Tensor<2>))>,
     ) -> Option<(Tensor<2>, Vec<Tensor<1>>)> {
-        let [tc, n, c, h, w] = spikes_in.dims();
-        let mut counts = vec![spikes_in.clone().abs().sum().detach()];
-        let mut x: Tensor<4> = spikes_in.reshape([tc * n, c, h, w]);
+        let (tc, n, mut counts, mut first) = match stimulus.into() {
+            Stimulus::Spikes(s) => {
+                let [tc, n, c, h, w] = s.dims();
+                let count = s.clone().abs().sum().detach();
+                let cur = self.ann.convs[0].forward(s.reshape([tc * n, c, h, w]));
+                (tc, n, vec![count], Some(cur))
+            }
+            Stimulus::Conv1Current(cur) => {
+                let [tc, n, c, h, w] = cur.dims();
+                let zero = Tensor::<1>::zeros([1], &cur.device());
+                (tc, n, vec![zero], Some(cur.reshape([tc * n, c, h, w])))
+            }
+        };
+        let mut x: Option<Tensor<4>> = None;
         for i in 0..self.ann.convs.len() {
-            let cur = self.ann.convs[i].forward(x);
+            let cur = match first.take() {
+                Some(cur) => cur,
+                None => self.ann.convs[i].forward(x.take().expect("set by the layer before")),
+            };
             let [_, c, h, w] = cur.dims();
             if let Some((layer, sink)) = probe.as_mut()
                 && *layer == i
@@ -232,15 +261,16 @@ impl Snn {
             let (s, st) = self.neurons[i].forward_seq(cur, states.conv[i].take());
             states.conv[i] = Some(st);
             counts.push(s.clone().sum().detach());
-            x = if self.ann.pool_after[i] {
+            x = Some(if self.ann.pool_after[i] {
                 self.ann.pool.forward(s.reshape([tc * n, c, h, w]))
             } else {
                 match &masks.conv[i] {
                     Some(m) => (s * m.clone()).reshape([tc * n, c, h, w]),
                     None => s.reshape([tc * n, c, h, w]),
                 }
-            };
+            });
         }
+        let x = x.expect("a VGG has convs");
         let flat: Tensor<3> = x.reshape([tc as i64, n as i64, -1]);
         let cur = self.ann.fc1.forward(flat);
         if let Some((_, sink)) = probe.as_mut() {

@@ -8,7 +8,7 @@ use privatesnn_neurons::PoissonEncoder;
 use super::{Snn, SnnConfig};
 use crate::{Vgg, VggConfig};
 
-fn tiny(device: &Device) -> (Vgg, VggConfig) {
+pub(super) fn tiny(device: &Device) -> (Vgg, VggConfig) {
     let cfg = VggConfig::new()
         .with_in_channels(2)
         .with_image_size(8)
@@ -18,14 +18,14 @@ fn tiny(device: &Device) -> (Vgg, VggConfig) {
     (cfg.init(device), cfg)
 }
 
-fn input(device: &Device) -> Tensor<4> {
+pub(super) fn input(device: &Device) -> Tensor<4> {
     device.seed(5);
     use burn::tensor::Distribution;
     Tensor::<4>::random([3, 2, 8, 8], Distribution::Uniform(-1.0, 1.0), device)
 }
 
 /// Thresholds low enough that every layer fires.
-fn spiking(snn: Snn) -> Snn {
+pub(super) fn spiking(snn: Snn) -> Snn {
     let n = snn.neurons.len();
     snn.with_thresholds(&vec![0.3; n])
 }

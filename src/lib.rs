@@ -13,6 +13,9 @@
 //! - [`conversion`] (`privatesnn-conversion`): threshold balancing, accuracy vs T.
 //! - [`encryption`] (`privatesnn-encryption`): STBP "encryption" training with
 //!   cross-entropy + distillation.
+//! - [`attacks`] (`privatesnn-attacks`): the class-leakage attacks 1 and 2.
+//! - [`fid`] (`privatesnn-fid`): Fréchet distance, the judge ResNet, Inception-V3.
+//! - [`energy`] (`privatesnn-energy`): operation counts, spike rates, ANN vs SNN energy.
 //!
 //! # Example
 //!
@@ -30,9 +33,12 @@
 //! ```
 #![warn(missing_docs)]
 
+pub use privatesnn_attacks as attacks;
 pub use privatesnn_conversion as conversion;
 pub use privatesnn_data as data;
 pub use privatesnn_encryption as encryption;
+pub use privatesnn_energy as energy;
+pub use privatesnn_fid as fid;
 pub use privatesnn_models as models;
 pub use privatesnn_neurons as neurons;
 pub use privatesnn_synthesis as synthesis;

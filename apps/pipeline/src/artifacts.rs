@@ -66,6 +66,8 @@ pub enum Artifact {
     Judge,
     /// The attacks: Table 3, the judge table, the Fig. 6 grid (`attack.json`).
     Attack,
+    /// Spike rates and energy: Table 4, Fig. 7 (`energy.json`).
+    Energy,
 }
 
 impl Artifact {
@@ -78,6 +80,7 @@ impl Artifact {
             Artifact::Snn(s) => format!("convert --source {s}"),
             Artifact::SnnAccuracy => "evaluate --snn".into(),
             Artifact::Judge | Artifact::Attack => "attack".into(),
+            Artifact::Energy => "energy".into(),
         }
     }
 
@@ -107,6 +110,13 @@ impl Artifact {
                 "attack.judge_lr",
             ],
             Artifact::Attack => &["attack", "data"],
+            Artifact::Energy => &[
+                "energy",
+                "data",
+                "snn.timesteps",
+                "encryption.timesteps",
+                "evaluate.batch_size",
+            ],
         }
     }
 
@@ -290,6 +300,21 @@ impl Artifacts {
         self.out.join("attack-grid.png")
     }
 
+    /// Spike rates and energy (Table 4), JSON.
+    pub fn energy(&self) -> PathBuf {
+        self.out.join("energy.json")
+    }
+
+    /// Table 4 and the per-layer table, Markdown.
+    pub fn energy_report(&self) -> PathBuf {
+        self.out.join("energy.md")
+    }
+
+    /// Fig. 7: spikes per neuron per layer and model (log scale).
+    pub fn energy_plot(&self) -> PathBuf {
+        self.out.join("energy-spikes.png")
+    }
+
     /// The Markdown report.
     pub fn report(&self) -> PathBuf {
         self.out.join("report.md")
@@ -309,6 +334,7 @@ impl Artifacts {
             Artifact::SnnAccuracy => self.snn_accuracy(),
             Artifact::Judge => self.judge(),
             Artifact::Attack => self.attack(),
+            Artifact::Energy => self.energy(),
         }
     }
 
@@ -334,6 +360,7 @@ impl Artifacts {
                 self.judge_report(),
             ],
             Artifact::Attack => vec![self.attack(), self.attack_report(), self.attack_grid()],
+            Artifact::Energy => vec![self.energy(), self.energy_report(), self.energy_plot()],
         }
     }
 
@@ -346,6 +373,7 @@ impl Artifacts {
             Artifact::SnnAccuracy => "snn-accuracy".to_string(),
             Artifact::Judge => "judge".to_string(),
             Artifact::Attack => "attack".to_string(),
+            Artifact::Energy => "energy".to_string(),
         };
         self.out.join(format!("{stem}.provenance.json"))
     }
@@ -372,6 +400,14 @@ impl Artifacts {
                 )
                 .collect(),
             Artifact::Judge => vec![],
+            Artifact::Energy => std::iter::once(Artifact::Ann)
+                .chain(
+                    SnnSource::ALL
+                        .into_iter()
+                        .map(Artifact::Snn)
+                        .filter(|&s| self.path(s).exists() || self.provenance(s).exists()),
+                )
+                .collect(),
             Artifact::Attack => {
                 let mut inputs = vec![
                     Artifact::Judge,

@@ -59,8 +59,9 @@ pub enum Command {
     /// Reads: <out>/snn-synthetic.bpk, snn-encrypted.bpk (snn-real.bpk with `[attack] baseline`),
     /// the data set. Writes: <out>/judge.bpk (+ .json), attack.json, attack.md, attack-grid.png.
     Attack,
-    /// Spike rates and the energy estimate of ANN vs SNN.
-    /// Reads: saved models and the test set. Writes: <out>/energy.json, plots.
+    /// Spike rates and the energy estimate of the ANN and every SNN (Table 4, Fig. 7).
+    /// Reads: <out>/ann.bpk, every <out>/snn-*.bpk, the test set.
+    /// Writes: <out>/energy.json, energy.md, energy-spikes.png.
     Energy,
     /// Measure throughput (images/s) of the heavy paths on the chosen device.
     /// Reads: nothing (random data; no --config: the network is set by the

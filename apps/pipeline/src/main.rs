@@ -10,6 +10,7 @@ mod context;
 mod datasets;
 mod device;
 mod plot;
+mod plot_bars;
 mod provenance;
 mod report;
 mod run;

@@ -10,7 +10,7 @@ use plotters::style::FontStyle;
 
 static FONT: Once = Once::new();
 
-fn register_font() {
+pub(crate) fn register_font() {
     FONT.call_once(|| {
         // The only failure is an invalid font, which the bundled one is not.
         let _ = plotters::style::register_font(
@@ -109,7 +109,11 @@ pub fn line_plot(
             .map_err(|e| err(&e))?;
         root.present().map_err(|e| err(&e))?;
     }
-    // Interleaved RGB → planes, written atomically as PNG.
+    save_rgb(path, &rgb, w, h)
+}
+
+/// Interleaved RGB → planes, written atomically as PNG.
+pub(crate) fn save_rgb(path: &Path, rgb: &[u8], w: usize, h: usize) -> Result<()> {
     let mut chw = vec![0u8; 3 * w * h];
     for p in 0..w * h {
         for c in 0..3 {

@@ -1,6 +1,6 @@
 //! Dispatch: one line per stage (as ripgrep's `main.rs` dispatches its modes).
 
-use anyhow::{Result, bail};
+use anyhow::Result;
 
 use crate::cli::{Cli, Command};
 use crate::context::Ctx;
@@ -20,15 +20,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Some(Command::Evaluate(args)) => stages::evaluate::run(&ctx, args.snn),
         Some(Command::Encrypt(args)) => stages::encrypt::run(&ctx, args.sweep),
         Some(Command::Attack) => stages::attack::run(&ctx),
-        Some(Command::Energy) => not_yet("energy", &ctx),
+        Some(Command::Energy) => stages::energy::run(&ctx),
         Some(Command::Bench(_)) => unreachable!("handled above"),
     }
-}
-
-fn not_yet(stage: &str, ctx: &Ctx) -> Result<()> {
-    bail!(
-        "stage `{stage}` is not implemented yet in this version (config validated, output \
-         folder {}); see the README's status table",
-        ctx.art.out().display()
-    )
 }

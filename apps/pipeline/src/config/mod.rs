@@ -14,11 +14,13 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 mod attack;
+mod energy;
 mod sections;
 #[cfg(test)]
 mod tests;
 
 pub use attack::{AttackSection, Extractor};
+pub use energy::EnergySection;
 pub use sections::{DataSection, Dataset, EncryptionSection, EvalSection, TrainSection};
 
 /// The experiment name becomes a folder under `runs/`: plain names only.
@@ -66,9 +68,11 @@ pub struct ExperimentConfig {
     pub evaluate: EvalSection,
     /// Class-leakage attacks and FID.
     pub attack: AttackSection,
+    /// Spike rates and energy.
+    pub energy: EnergySection,
 }
 
-const SECTIONS: [&str; 12] = [
+const SECTIONS: [&str; 13] = [
     "name",
     "seed",
     "model",
@@ -81,6 +85,7 @@ const SECTIONS: [&str; 12] = [
     "encryption",
     "evaluate",
     "attack",
+    "energy",
 ];
 
 /// Overlay the user's `table` on `default`, rejecting keys that are neither
@@ -185,6 +190,8 @@ impl ExperimentConfig {
             &["inception_weights"],
         )?;
         attack.validate().context("[attack]")?;
+        let energy = section(EnergySection::default(), table.get("energy"), "energy", &[])?;
+        energy.validate().context("[energy]")?;
         Ok(Self {
             name,
             seed,
@@ -198,6 +205,7 @@ impl ExperimentConfig {
             encryption,
             evaluate,
             attack,
+            energy,
         })
     }
 

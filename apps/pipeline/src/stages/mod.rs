@@ -5,6 +5,7 @@
 pub mod attack;
 pub mod convert;
 pub mod encrypt;
+pub mod energy;
 pub mod evaluate;
 pub mod synthesize;
 pub mod train_ann;
@@ -23,6 +24,6 @@ pub fn run_all(ctx: &Ctx) -> Result<()> {
     encrypt::run(ctx, false)?;
     evaluate::run(ctx, true)?;
     attack::run(ctx)?;
-    eprintln!("the energy stage is not implemented yet");
+    energy::run(ctx)?;
     Ok(())
 }

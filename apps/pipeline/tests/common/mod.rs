@@ -114,6 +114,9 @@ batch_size = 50
 judge_width = 4
 judge_epochs = 1
 judge_batch_size = 50
+[energy]
+test_images = 60
+real_timesteps = 40
 "#,
             data.display()
         )),

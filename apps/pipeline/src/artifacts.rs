@@ -315,9 +315,19 @@ impl Artifacts {
         self.out.join("energy-spikes.png")
     }
 
-    /// The Markdown report.
+    /// The accuracy report of `evaluate --snn` (Markdown).
+    pub fn snn_accuracy_report(&self) -> PathBuf {
+        self.out.join("snn-accuracy.md")
+    }
+
+    /// The run's report: Tables 1-4 and Figs. 4-7 beside the paper's.
     pub fn report(&self) -> PathBuf {
         self.out.join("report.md")
+    }
+
+    /// Every table of the report as JSON.
+    pub fn metrics(&self) -> PathBuf {
+        self.out.join("metrics.json")
     }
 
     /// Benchmark results.
@@ -352,7 +362,11 @@ impl Artifacts {
             ],
             Artifact::Snn(s) => vec![self.snn(s), sidecar(&self.snn(s)), self.snn_report(s)],
             Artifact::SnnAccuracy => {
-                vec![self.snn_accuracy(), self.snn_accuracy_plot(), self.report()]
+                vec![
+                    self.snn_accuracy(),
+                    self.snn_accuracy_plot(),
+                    self.snn_accuracy_report(),
+                ]
             }
             Artifact::Judge => vec![
                 self.judge(),

@@ -35,6 +35,9 @@ pub struct Cli {
 /// One stage of the experiment.
 #[derive(Subcommand, Debug, Clone)]
 pub enum Command {
+    /// Every stage in order (the same as no subcommand): train-ann, synthesize, convert
+    /// (both), encrypt, evaluate --snn, attack, energy; up-to-date outputs are reused.
+    Run,
     /// Train the VGG ANN on the real training set.
     /// Reads: the data set. Writes: <out>/ann.bpk (+ .json), checkpoints, metrics.
     TrainAnn,
@@ -47,7 +50,7 @@ pub enum Command {
     Convert(ConvertArgs),
     /// Report the test accuracy of a saved ANN, or of the SNNs over a list of timesteps.
     /// Reads: <out>/ann.bpk or every <out>/snn-*.bpk (all must be up to date) and the test set.
-    /// Writes: <out>/snn-accuracy.json, snn-accuracy.png, report.md (with --snn).
+    /// Writes: <out>/snn-accuracy.json, snn-accuracy.png, snn-accuracy.md (with --snn).
     Evaluate(EvaluateArgs),
     /// Train the data-free SNN on the synthetic images with STBP ("encryption").
     /// Reads: <out>/ann.bpk, <out>/snn-synthetic.bpk, <out>/synthetic/.

@@ -9,6 +9,7 @@ mod config;
 mod context;
 mod datasets;
 mod device;
+mod paper_report;
 mod plot;
 mod plot_bars;
 mod provenance;

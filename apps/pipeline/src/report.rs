@@ -1,4 +1,4 @@
-//! `report.md` and the accuracy plot of a run, from its up-to-date artifacts.
+//! `snn-accuracy.md` and the accuracy plot of a run, from its up-to-date artifacts.
 
 use anyhow::Result;
 
@@ -9,7 +9,7 @@ use crate::stages::evaluate::SnnAccuracyReport;
 use crate::stages::synthesize::SynthesisReport;
 use crate::stages::train_ann::TrainReport;
 
-/// Write `snn-accuracy.png` and `report.md` for `r`. The training and
+/// Write `snn-accuracy.png` and `snn-accuracy.md` for `r`. The training and
 /// synthesis figures come from their reports, which belong to the ANN and
 /// synthetic-set artifacts the SNNs were checked against.
 pub fn write(ctx: &Ctx, r: &SnnAccuracyReport) -> Result<()> {
@@ -94,5 +94,5 @@ pub fn write(ctx: &Ctx, r: &SnnAccuracyReport) -> Result<()> {
             md += &format!("| {layer} | {c:.4} |\n");
         }
     }
-    write_text(&art.report(), &md)
+    write_text(&art.snn_accuracy_report(), &md)
 }

@@ -13,7 +13,7 @@ pub fn run(cli: Cli) -> Result<()> {
     }
     let ctx = Ctx::from_cli(&cli)?;
     match cli.command {
-        None => stages::run_all(&ctx),
+        None | Some(Command::Run) => stages::run_all(&ctx),
         Some(Command::TrainAnn) => stages::train_ann::run(&ctx),
         Some(Command::Synthesize) => stages::synthesize::run(&ctx),
         Some(Command::Convert(args)) => stages::convert::run(&ctx, args.source),

@@ -52,7 +52,7 @@ fn encrypt_trains_saves_skips_remakes_and_sweeps() {
     // Every later stage loads it: evaluate lists it beside the converted one.
     let stdout = ok(&run_args(&cfg, &out, &["evaluate", "--snn"]));
     assert!(stdout.contains("SNN (encrypted) T = 80"), "{stdout}");
-    let md = std::fs::read_to_string(out.join("report.md")).unwrap();
+    let md = std::fs::read_to_string(out.join("snn-accuracy.md")).unwrap();
     assert!(
         md.contains("## Encryption") && md.contains("| fc2 |"),
         "{md}"

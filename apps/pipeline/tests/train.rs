@@ -157,7 +157,7 @@ fn synthesize_convert_and_evaluate_the_snn() {
             .unwrap()
             .starts_with(b"\x89PNG")
     );
-    let md = std::fs::read_to_string(out.join("report.md")).unwrap();
+    let md = std::fs::read_to_string(out.join("snn-accuracy.md")).unwrap();
     assert!(
         md.contains("| 80 |") && md.contains("snn-accuracy.png"),
         "{md}"

@@ -1,6 +1,6 @@
 //! `evaluate`: the test accuracy of the ANN, or (`--snn`) of every converted
 //! SNN against timesteps (paper Figure 4, Table 1), with a plot and
-//! `report.md`.
+//! `snn-accuracy.md`.
 
 use anyhow::{Result, bail};
 use burn::module::Module;
@@ -82,7 +82,7 @@ fn run_snn(ctx: &Ctx) -> Result<()> {
     report::write(ctx, &report)?;
     ctx.finish(Artifact::SnnAccuracy)?;
     print(&report);
-    eprintln!("report: {}", art.report().display());
+    eprintln!("report: {}", art.snn_accuracy_report().display());
     Ok(())
 }
 

@@ -25,5 +25,5 @@ pub fn run_all(ctx: &Ctx) -> Result<()> {
     evaluate::run(ctx, true)?;
     attack::run(ctx)?;
     energy::run(ctx)?;
-    Ok(())
+    crate::paper_report::write(ctx)
 }

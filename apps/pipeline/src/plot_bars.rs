@@ -40,15 +40,19 @@ pub fn log_bars(
             .margin(15)
             .x_label_area_size(45)
             .y_label_area_size(70)
-            .build_cartesian_2d(0.0..n as f64, (y0..y1).log_scale())
+            .build_cartesian_2d(-0.5..n as f64 - 0.5, (y0..y1).log_scale())
             .map_err(|e| err(&e))?;
         let names = groups.to_vec();
         chart
             .configure_mesh()
-            .x_labels(n)
+            .x_labels(2 * n)
             .x_label_formatter(&|x| {
-                let i = x.floor() as usize;
-                names.get(i).cloned().unwrap_or_default()
+                // Group g is centred on x = g; other ticks stay unlabelled.
+                let i = x.round();
+                if (x - i).abs() > 1e-6 || i < 0.0 {
+                    return String::new();
+                }
+                names.get(i as usize).cloned().unwrap_or_default()
             })
             .y_desc(y_label)
             .disable_x_mesh()
@@ -63,7 +67,7 @@ pub fn log_bars(
                 .enumerate()
                 .filter(|(_, v)| **v > 0.0)
                 .map(|(g, &v)| {
-                    let x0 = g as f64 + 0.1 + 0.8 * si as f64 / k;
+                    let x0 = g as f64 - 0.4 + 0.8 * si as f64 / k;
                     Rectangle::new([(x0, y0), (x0 + 0.8 / k, v)], color.filled())
                 });
             chart

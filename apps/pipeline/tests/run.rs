@@ -87,3 +87,73 @@ fn run_makes_every_table_and_rebuilds_what_a_new_ann_makes_stale() {
         "the judge does not depend on the ANN: {redo}"
     );
 }
+
+/// The figures that must not depend on how the run was interrupted (timings
+/// and devices left out).
+fn figures(out: &std::path::Path) -> serde_json::Value {
+    let m = json(&out.join("metrics.json"));
+    let attack = &m["table3_fig6"];
+    let rows: Vec<serde_json::Value> = attack["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| serde_json::json!([r["attack"], r["model"], r["fid"], r["judge_top1"]]))
+        .collect();
+    let energy: Vec<serde_json::Value> = m["table4_fig7"]["methods"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| serde_json::json!([r["method"], r["accuracy"], r["ann_over_method"]]))
+        .collect();
+    serde_json::json!([m["table1"], m["table2"], m["fig4"], rows, energy])
+}
+
+#[test]
+fn a_run_killed_in_a_later_stage_continues_and_ends_with_the_same_figures() {
+    use std::time::{Duration, Instant};
+    let root = tempfile::tempdir().unwrap();
+    let data = data_dir(root.path(), 600);
+    let cfg = config(root.path(), &data, 3);
+    let whole = root.path().join("whole");
+    ok(&run_args(&cfg, &whole, &["run"]));
+
+    let out = root.path().join("out");
+    let mut child = pipeline()
+        .arg("--config")
+        .arg(&cfg)
+        .arg("--out")
+        .arg(&out)
+        .arg("run")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // Kill it once `evaluate` has finished, during the attack stage.
+    let done = out.join("snn-accuracy.provenance.json");
+    let start = Instant::now();
+    while !done.exists() && start.elapsed() < Duration::from_secs(600) {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(done.exists(), "evaluate never finished");
+    assert!(
+        !out.join("energy.provenance.json").exists(),
+        "killed too late"
+    );
+
+    let resumed = ok_stderr(&run_args(&cfg, &out, &["run"]));
+    for name in [
+        "ann.bpk",
+        "synthetic/",
+        "snn-synthetic.bpk",
+        "snn-encrypted.bpk",
+        "snn-accuracy.json",
+    ] {
+        assert!(
+            resumed.contains(&format!("{name} is up to date")),
+            "{name} recomputed: {resumed}"
+        );
+    }
+    assert_eq!(figures(&out), figures(&whole));
+}

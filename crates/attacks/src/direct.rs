@@ -107,7 +107,7 @@ pub fn snn_gradient_attack(
     let n = classes.len();
     let mut rng = Xoshiro256PlusPlus::seed_from_u64(config.seed);
     let noise: Vec<f32> = (0..n * c * h * w).map(|_| rng.random::<f32>()).collect();
-    let mut x = Tensor::<4>::from_data(TensorData::new(noise, [n, c, h, w]), &plain);
+    let mut x = Tensor::<4>::from_data(TensorData::new(noise.clone(), [n, c, h, w]), &plain);
     let mut encoder = PoissonEncoder::new(config.seed ^ 0x5EED_A77A_C002);
     let objective = |x: &Tensor<4>, encoder: &mut PoissonEncoder| -> Vec<f32> {
         let out =
@@ -133,11 +133,12 @@ pub fn snn_gradient_attack(
     }
     let objective_end = objective(&x, &mut encoder.clone());
     Ok(ClassImages {
-        pixels,
         classes: classes.to_vec(),
         shape,
         objective_start,
         objective_end,
+        mean_abs_change: crate::mean_abs_change(&pixels, &noise),
+        pixels,
     })
 }
 

@@ -88,6 +88,15 @@ pub struct ClassImages {
     pub objective_start: Vec<f32>,
     /// See [`objective_start`](Self::objective_start).
     pub objective_end: Vec<f32>,
+    /// Mean absolute pixel change from the starting noise (in `[0, 1]`
+    /// units): how far the attack moved the images at all.
+    pub mean_abs_change: f32,
+}
+
+/// Mean `|a - b|` of two equally long pixel vectors.
+fn mean_abs_change(a: &[f32], b: &[f32]) -> f32 {
+    let sum: f64 = a.iter().zip(b).map(|(x, y)| (x - y).abs() as f64).sum();
+    (sum / a.len().max(1) as f64) as f32
 }
 
 /// The number of classes of an SNN (its output layer's width).

@@ -56,6 +56,7 @@ pub fn reconversion_attack(
     Ok(ClassImages {
         objective_start: objective(&start.images)?,
         objective_end: objective(&set.images)?,
+        mean_abs_change: crate::mean_abs_change(&set.images, &start.images),
         pixels: set.images,
         classes: classes.to_vec(),
         shape,

@@ -90,6 +90,8 @@ pub struct AttackRow {
     pub objective_start: f64,
     /// See `objective_start`.
     pub objective_end: f64,
+    /// Mean absolute pixel change from the starting noise, mean over seeds.
+    pub mean_abs_change: f64,
     /// Wall seconds over all seeds.
     pub seconds: f64,
 }
@@ -238,7 +240,7 @@ fn attack_all(ctx: &Ctx, models: &[SnnSource]) -> Result<AttackReport> {
             let t0 = Instant::now();
             let mut fid = Vec::new();
             let mut top1 = Vec::new();
-            let (mut o_start, mut o_end) = (0.0, 0.0);
+            let (mut o_start, mut o_end, mut change) = (0.0, 0.0, 0.0);
             for &seed in &cfg.seeds {
                 progress.set_message(format!("{} on {source}, seed {seed}", kind.label()));
                 let images = match kind {
@@ -273,6 +275,7 @@ fn attack_all(ctx: &Ctx, models: &[SnnSource]) -> Result<AttackReport> {
                     .map(|&v| v as f64)
                     .sum::<f64>();
                 o_end += images.objective_end.iter().map(|&v| v as f64).sum::<f64>();
+                change += images.mean_abs_change as f64 / cfg.seeds.len() as f64;
                 if seed == cfg.seeds[0] {
                     grid_images.push((kind, source, images));
                 }
@@ -288,6 +291,7 @@ fn attack_all(ctx: &Ctx, models: &[SnnSource]) -> Result<AttackReport> {
                 judge_top1: top1,
                 objective_start: o_start / count,
                 objective_end: o_end / count,
+                mean_abs_change: change,
                 seconds: t0.elapsed().as_secs_f64(),
             });
         }

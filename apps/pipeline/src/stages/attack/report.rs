@@ -145,16 +145,18 @@ pub fn markdown(r: &AttackReport, cfg: &AttackSection) -> String {
     );
     let _ = writeln!(
         s,
-        "Attacked objective, mean over images and seeds (start → end):\n"
+        "Attacked objective, mean over images and seeds (start → end), and the mean \
+         absolute pixel change from the starting noise:\n"
     );
     for x in &r.rows {
         let _ = writeln!(
             s,
-            "- {} on the {} SNN: {:.3} → {:.3} ({:.0} s)",
+            "- {} on the {} SNN: {:.3} → {:.3}, pixels moved {:.4} ({:.0} s)",
             x.attack.label(),
             x.model,
             x.objective_start,
             x.objective_end,
+            x.mean_abs_change,
             x.seconds
         );
     }

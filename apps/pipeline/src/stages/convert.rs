@@ -30,9 +30,10 @@ pub struct ConvertReport {
     pub seconds: f64,
 }
 
-/// Convert on each source of `source` whose SNN is not up to date. With
-/// `both`, a failed real-data conversion is a warning (its old SNN is
-/// removed, never left behind); otherwise a failure is an error.
+/// Convert on each source of `source` whose SNN is not up to date. A failed
+/// conversion is an error (its old SNN is removed, never left behind): no
+/// SNN drops out of a run with only a warning. Layers silent over the
+/// configured window are balanced over a longer one (`max_extension`).
 pub fn run(ctx: &Ctx, source: Source) -> Result<()> {
     let mut made = 0;
     for src in source.snns() {
@@ -50,10 +51,6 @@ pub fn run(ctx: &Ctx, source: Source) -> Result<()> {
                     r.source, r.balance.thresholds
                 );
                 made += 1;
-            }
-            Err(e) if source == Source::Both => {
-                provenance::remove(&ctx.art, a)?;
-                eprintln!("warning: conversion on {src} data failed: {e:#}");
             }
             Err(e) => {
                 provenance::remove(&ctx.art, a)?;
@@ -117,6 +114,12 @@ fn convert(ctx: &Ctx, src: SnnSource) -> Result<ConvertReport> {
     progress.finish_and_clear();
     let (snn, balance) = result.with_context(|| format!("conversion on {src} data"))?;
     let seconds = start.elapsed().as_secs_f64();
+    if balance.timesteps > balance_config.timesteps {
+        eprintln!(
+            "convert ({src}): layers silent over T = {} were balanced over longer windows: {:?}",
+            balance_config.timesteps, balance.windows
+        );
+    }
     let path = art.snn(src);
     model_io::save_snn(&snn, &cfg, &exp.snn, &path)?;
     let report = ConvertReport {

@@ -275,4 +275,44 @@ mod tests {
         let e = snn_gradient_attack(&snn, &[0], [3, 8, 8], &config, &device).unwrap_err();
         assert!(e.to_string().contains("channels"), "{e}");
     }
+
+    /// A hand value: 1x2x2 images of ones (every input spike fires at
+    /// T = 1), conv1 all 0.5 (each current I = 2), thresholds 1.5 and 0.8,
+    /// fc1 = 1, fc2 = [2, -1], triangle surrogate (scale 1). Then
+    /// `∂u_T[c]/∂I = b_c · S'(1/0.8 - 1)/0.8 · 1 · 1/4 · S'(2/1.5 - 1)/1.5`
+    /// `= b_c · 0.9375 · 0.25 · 0.4444 = b_c · 0.104167`, and the
+    /// deconvolution sums it over the 4 outputs each pixel feeds, times 0.5:
+    /// `δx = 2 b_c · 0.104167`.
+    #[test]
+    fn image_gradient_equals_a_hand_derived_value() {
+        use burn::module::Param;
+        use privatesnn_models::{SnnConfig, VggConfig};
+        let device = Device::flex();
+        let mut ann = VggConfig::new()
+            .with_in_channels(1)
+            .with_image_size(2)
+            .with_num_classes(2)
+            .with_arch("1,A".into())
+            .with_hidden(1)
+            .init(&device);
+        ann.convs[0].weight =
+            Param::from_tensor(Tensor::<4>::ones([1, 1, 3, 3], &device).mul_scalar(0.5));
+        ann.fc1.weight = Param::from_tensor(Tensor::<2>::ones([1, 1], &device));
+        ann.fc2.weight = Param::from_tensor(Tensor::<2>::from_floats([[2.0, -1.0]], &device));
+        let snn = Snn::from_ann(ann, &SnnConfig::new()).with_thresholds(&[1.5, 0.8]);
+        let ad = device.clone().autodiff();
+        let net = snn.valid().fork(&ad);
+        let select = one_hot(&[0, 1], 2, &ad);
+        let x = Tensor::<4>::ones([2, 1, 2, 2], &device);
+        let delta = image_gradient(&net, &select, x, 1, &mut PoissonEncoder::new(0)).unwrap();
+        let g = 0.9375 * 0.25 * (1.0 - (2.0f64 / 1.5 - 1.0)) / 1.5;
+        let expected: Vec<f32> = [2.0, -1.0]
+            .iter()
+            .flat_map(|b| std::iter::repeat_n((4.0 * 0.5 * b * g) as f32, 4))
+            .collect();
+        let got: Vec<f32> = delta.into_data().iter::<f32>().collect();
+        for (a, b) in got.iter().zip(&expected) {
+            assert!((a - b).abs() < 1e-5, "{got:?} vs {expected:?}");
+        }
+    }
 }

@@ -405,36 +405,26 @@ impl Artifacts {
                 Artifact::Synthetic,
                 Artifact::Snn(SnnSource::Synthetic),
             ],
-            Artifact::SnnAccuracy => std::iter::once(Artifact::Ann)
-                .chain(
-                    SnnSource::ALL
-                        .into_iter()
-                        .map(Artifact::Snn)
-                        .filter(|&s| self.path(s).exists() || self.provenance(s).exists()),
-                )
+            // The reports depend on every SNN present in the folder.
+            Artifact::SnnAccuracy | Artifact::Energy => std::iter::once(Artifact::Ann)
+                .chain(self.present(&SnnSource::ALL))
                 .collect(),
             Artifact::Judge => vec![],
-            Artifact::Energy => std::iter::once(Artifact::Ann)
-                .chain(
-                    SnnSource::ALL
-                        .into_iter()
-                        .map(Artifact::Snn)
-                        .filter(|&s| self.path(s).exists() || self.provenance(s).exists()),
-                )
+            Artifact::Attack => std::iter::once(Artifact::Judge)
+                .chain([SnnSource::Synthetic, SnnSource::Encrypted].map(Artifact::Snn))
+                .chain(self.present(&[SnnSource::Real]))
                 .collect(),
-            Artifact::Attack => {
-                let mut inputs = vec![
-                    Artifact::Judge,
-                    Artifact::Snn(SnnSource::Synthetic),
-                    Artifact::Snn(SnnSource::Encrypted),
-                ];
-                let real = Artifact::Snn(SnnSource::Real);
-                if self.path(real).exists() || self.provenance(real).exists() {
-                    inputs.push(real);
-                }
-                inputs
-            }
         }
+    }
+
+    /// Those of `sources` whose SNN exists or has a record (a record without
+    /// its file is a missing input, reported as such, not skipped).
+    fn present(&self, sources: &[SnnSource]) -> Vec<Artifact> {
+        sources
+            .iter()
+            .map(|&s| Artifact::Snn(s))
+            .filter(|&a| self.path(a).exists() || self.provenance(a).exists())
+            .collect()
     }
 
     /// A display name relative to the output folder (`ann.bpk`, `synthetic/`).

@@ -7,10 +7,6 @@ mod common;
 
 use common::*;
 
-fn json(path: &std::path::Path) -> serde_json::Value {
-    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
-}
-
 /// Width and height of a PNG (IHDR).
 fn png_size(path: &std::path::Path) -> (u32, u32) {
     let b = std::fs::read(path).unwrap();

@@ -8,10 +8,6 @@ mod common;
 
 use common::*;
 
-fn json(path: &std::path::Path) -> serde_json::Value {
-    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
-}
-
 #[test]
 fn encrypt_trains_saves_skips_remakes_and_sweeps() {
     let root = tempfile::tempdir().unwrap();

@@ -7,10 +7,6 @@ mod common;
 
 use common::*;
 
-fn json(path: &std::path::Path) -> serde_json::Value {
-    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
-}
-
 #[test]
 fn run_makes_every_table_and_rebuilds_what_a_new_ann_makes_stale() {
     let root = tempfile::tempdir().unwrap();

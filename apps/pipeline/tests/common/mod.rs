@@ -189,3 +189,8 @@ pub fn ok_stderr(out: &Output) -> String {
 pub fn report(out: &Path) -> serde_json::Value {
     serde_json::from_str(&std::fs::read_to_string(out.join("train-ann.json")).unwrap()).unwrap()
 }
+
+/// A JSON file the run wrote.
+pub fn json(path: &Path) -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}

@@ -110,13 +110,7 @@ impl Artifact {
                 "attack.judge_lr",
             ],
             Artifact::Attack => &["attack", "data"],
-            Artifact::Energy => &[
-                "energy",
-                "data",
-                "snn.timesteps",
-                "encryption.timesteps",
-                "evaluate.batch_size",
-            ],
+            Artifact::Energy => &["energy", "snn.timesteps", "encryption.timesteps"],
         }
     }
 
@@ -405,10 +399,12 @@ impl Artifacts {
                 Artifact::Synthetic,
                 Artifact::Snn(SnnSource::Synthetic),
             ],
-            // The reports depend on every SNN present in the folder.
-            Artifact::SnnAccuracy | Artifact::Energy => std::iter::once(Artifact::Ann)
+            // The accuracy report depends on every SNN present in the folder.
+            Artifact::SnnAccuracy => std::iter::once(Artifact::Ann)
                 .chain(self.present(&SnnSource::ALL))
                 .collect(),
+            // Energy reads evaluate's simulation (accuracy and spike counts).
+            Artifact::Energy => vec![Artifact::Ann, Artifact::SnnAccuracy],
             Artifact::Judge => vec![],
             Artifact::Attack => std::iter::once(Artifact::Judge)
                 .chain([SnnSource::Synthetic, SnnSource::Encrypted].map(Artifact::Snn))

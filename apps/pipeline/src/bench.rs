@@ -58,23 +58,31 @@ fn finite(x: f32, what: &str) -> Result<()> {
 /// Runs the three measurements on `device`.
 pub fn bench(args: &BenchArgs, device: &Device) -> Result<Vec<Measurement>> {
     ensure!(
-        args.batch > 0 && args.timesteps > 0 && args.iters > 0,
-        "batch, timesteps and iters must be > 0"
+        args.batch > 0 && args.timesteps > 0 && args.iters > 0 && args.time_chunk > 0,
+        "batch, timesteps, time-chunk and iters must be > 0"
     );
-    let cfg = VggConfig::vgg16(args.channels, args.size, 10).with_width(args.width);
+    let [conv_dropout, fc_dropout] = args.dropout[..] else {
+        anyhow::bail!("--dropout takes two probabilities (conv, fc)");
+    };
+    let cfg = VggConfig::vgg16(args.channels, args.size, 10)
+        .with_width(args.width)
+        .with_conv_dropout(conv_dropout)
+        .with_fc_dropout(fc_dropout);
     cfg.validate().context("bench model")?;
     let b = args.batch;
     let shape = [b, args.channels, args.size, args.size];
     let labels: Vec<i64> = (0..b as i64).map(|i| i % 10).collect();
     println!(
-        "bench: VGG16 width {} input {}x{}x{} batch {b} T {} on {device:?}",
-        args.width, args.channels, args.size, args.size, args.timesteps
+        "bench: VGG16 width {} input {}x{}x{} batch {b} T {} time chunk {} dropout {conv_dropout}/{fc_dropout} on {device:?}",
+        args.width, args.channels, args.size, args.size, args.timesteps, args.time_chunk
     );
     let mut out = Vec::new();
     let wanted = |p: BenchPart| args.only.is_empty() || args.only.contains(&p);
     let ad = crate::common::autodiff(device);
     let mut enc = PoissonEncoder::new(0);
-    let snn_cfg = SnnConfig::new().with_timesteps(args.timesteps);
+    let snn_cfg = SnnConfig::new()
+        .with_timesteps(args.timesteps)
+        .with_time_chunk(args.time_chunk);
 
     if wanted(BenchPart::Ann) {
         // ANN train step: forward, cross-entropy, backward, SGD (momentum 0.9, wd 5e-4).

@@ -130,6 +130,14 @@ pub struct BenchArgs {
     /// Timesteps of the SNN inference and the STBP step.
     #[arg(long, default_value_t = 10)]
     pub timesteps: usize,
+    /// Timesteps simulated together, layer by layer (`[snn] time_chunk`;
+    /// the same spikes for any value, memory against speed).
+    #[arg(long, default_value_t = 10)]
+    pub time_chunk: usize,
+    /// Dropout of the bench's VGG16 (conv sites, fc1) in the ANN and STBP
+    /// steps; the paper's recipe is 0.2 / 0.5, the quick config 0 / 0.
+    #[arg(long, num_args = 2, value_names = ["CONV", "FC"], default_values_t = [0.2, 0.5])]
+    pub dropout: Vec<f64>,
     /// VGG16 width multiplier (1.0 = the paper's VGG16).
     #[arg(long, default_value_t = 1.0)]
     pub width: f64,

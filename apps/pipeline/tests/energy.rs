@@ -1,5 +1,6 @@
 //! `pipeline energy` end to end on tiny data: Table 4 for the ANN and every
-//! SNN, the per-layer spike rates, Fig. 7, and the skip when up to date.
+//! SNN read out of evaluate's simulation, the per-layer spike rates, Fig. 7,
+//! the refusal without an up-to-date evaluation, and the skip when up to date.
 
 mod common;
 
@@ -19,6 +20,12 @@ fn energy_reports_table_4_for_every_model() {
     ] {
         ok(&run_args(&cfg, &out, args));
     }
+    let refused = fails(&run_args(&cfg, &out, &["energy"]));
+    assert!(
+        refused.contains("snn-accuracy.json") && refused.contains("evaluate --snn"),
+        "{refused}"
+    );
+    let evaluated = ok(&run_args(&cfg, &out, &["evaluate", "--snn"]));
     let stdout = ok(&run_args(&cfg, &out, &["energy"]));
     assert!(
         stdout.contains("Table 4") && stdout.contains("59.3x"),
@@ -26,7 +33,7 @@ fn energy_reports_table_4_for_every_model() {
     );
     let r: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(out.join("energy.json")).unwrap()).unwrap();
-    assert_eq!(r["test_images"], 60);
+    assert_eq!(r["test_images"], 200, "evaluate's test images");
     // conv1, conv2 (arch "8,A,16,A"), fc1, fc2; 1x32x32 input.
     let layers = r["layers"].as_array().unwrap();
     assert_eq!(layers.len(), 4);
@@ -44,9 +51,22 @@ fn energy_reports_table_4_for_every_model() {
         "the real-data SNN at [energy] real_timesteps"
     );
     assert_eq!(
+        methods[2]["timesteps"], 20,
+        "the data-free SNN at [energy] timesteps"
+    );
+    assert_eq!(
         methods[3]["timesteps"], 6,
         "the encrypted SNN at [encryption] timesteps"
     );
+    // The same accuracies as evaluate's curves at those T.
+    for (m, label) in methods[1..].iter().zip(["real", "synthetic", "encrypted"]) {
+        let line = format!(
+            "SNN ({label}) T = {}: {:.2}%",
+            m["timesteps"],
+            m["accuracy"].as_f64().unwrap()
+        );
+        assert!(evaluated.contains(&line), "{line} not in\n{evaluated}");
+    }
     for m in &methods[1..] {
         let rates = m["spikes_per_neuron"].as_array().unwrap();
         assert_eq!(rates.len(), 4);

@@ -44,4 +44,4 @@ mod snn;
 pub use ann::Vgg;
 pub use config::{VGG11_ARCH, VGG16_ARCH, VggConfig, VggLayer};
 pub use error::ModelError;
-pub use snn::{ChunkedBackward, Snn, SnnConfig, SnnOutput};
+pub use snn::{ChunkedBackward, LayerInputs, Snn, SnnConfig, SnnOutput};

@@ -2,7 +2,7 @@
 
 use burn::config::Config;
 use burn::module::{Module, Param};
-use burn::tensor::{Device, Tensor};
+use burn::tensor::{Device, Tensor, TensorData};
 use serde::{Deserialize, Serialize};
 
 use crate::Surrogate;
@@ -190,7 +190,25 @@ impl Lif {
     /// - input: `[T, N, ...]`
     /// - state membrane: `[1, N, ...]`; `None` starts from zero
     /// - output spikes: `[T, N, ...]`
+    ///
+    /// Without autodiff on a CPU device (flex, ndarray) the recurrence runs
+    /// as one loop over the host values (one read and one write per chunk
+    /// instead of six tensor operations per timestep); the spikes and the
+    /// membrane are bit-identical to the tensor form (same f32 operations in
+    /// the same order; tested), which every other case uses.
     pub fn forward_seq<const D: usize>(
+        &self,
+        input: Tensor<D>,
+        state: Option<LifState<D>>,
+    ) -> (Tensor<D>, LifState<D>) {
+        if host_scan(&input.device()) {
+            return self.forward_seq_host(input, state);
+        }
+        self.forward_seq_tensor(input, state)
+    }
+
+    /// [`forward_seq`](Self::forward_seq) as tensor operations, one step at a time.
+    fn forward_seq_tensor<const D: usize>(
         &self,
         input: Tensor<D>,
         state: Option<LifState<D>>,
@@ -207,6 +225,74 @@ impl Lif {
         let membrane = membrane.expect("forward_seq needs at least one timestep");
         (Tensor::cat(out, 0), LifState { membrane })
     }
+
+    /// [`forward_seq`](Self::forward_seq) as one loop over host values: the
+    /// same f32 operations as [`step`](Self::step), element by element.
+    fn forward_seq_host<const D: usize>(
+        &self,
+        input: Tensor<D>,
+        state: Option<LifState<D>>,
+    ) -> (Tensor<D>, LifState<D>) {
+        let device = input.device();
+        let dims = input.dims();
+        assert!(dims[0] > 0, "forward_seq needs at least one timestep");
+        let per_step: usize = dims[1..].iter().product();
+        let x = host_values(input);
+        let mut u = state.map(|s| host_values(s.membrane));
+        let (th, leak) = (self.threshold_value() as f32, self.leak as f32);
+        let mut spikes = vec![0f32; x.len()];
+        let width = per_step.max(1);
+        for (xt, st) in x.chunks(width).zip(spikes.chunks_mut(width)) {
+            let mem = match u.take() {
+                // u = λ u + I (the tensor form adds without the product at λ = 1).
+                Some(mut m) if leak == 1.0 => {
+                    m.iter_mut().zip(xt).for_each(|(m, &i)| *m += i);
+                    m
+                }
+                Some(mut m) => {
+                    m.iter_mut().zip(xt).for_each(|(m, &i)| *m = *m * leak + i);
+                    m
+                }
+                None => xt.to_vec(),
+            };
+            let mut mem = mem;
+            for (m, s) in mem.iter_mut().zip(st.iter_mut()) {
+                let v = *m;
+                *s = if v / th - 1.0 > 0.0 { 1.0 } else { 0.0 };
+                *m = match self.reset {
+                    Reset::Subtract => v - *s * th,
+                    Reset::Zero => v - v * *s,
+                };
+            }
+            u = Some(mem);
+        }
+        let mut state_dims = dims;
+        state_dims[0] = 1;
+        let membrane = u.expect("at least one timestep");
+        (
+            Tensor::from_data(TensorData::new(spikes, dims), &device),
+            LifState {
+                membrane: Tensor::from_data(TensorData::new(membrane, state_dims), &device),
+            },
+        )
+    }
+}
+
+/// Whether [`Lif::forward_seq`] scans on the host: no autodiff, CPU backend.
+#[allow(deprecated)] // Device::ndarray: still a supported backend here
+fn host_scan(device: &Device) -> bool {
+    !device.is_autodiff() && {
+        let plain = device.clone().inner();
+        plain == Device::flex() || plain == Device::ndarray()
+    }
+}
+
+/// A tensor's values as f32 on the host.
+fn host_values<const D: usize>(t: Tensor<D>) -> Vec<f32> {
+    t.into_data()
+        .convert::<f32>()
+        .try_into_vec::<f32>()
+        .expect("f32 data after convert")
 }
 
 #[cfg(test)]
@@ -227,6 +313,52 @@ mod tests {
         );
         let (s, _) = lif.forward_seq(input, None);
         s.into_data().try_to_vec::<f32>().unwrap()
+    }
+
+    /// The host scan (flex/ndarray without autodiff) is bit-identical to the
+    /// tensor form: spikes and membranes, across chunks, for IF and leaky
+    /// neurons, both resets, currents near the threshold.
+    #[test]
+    #[allow(deprecated)] // Device::ndarray
+    fn host_scan_equals_the_tensor_form_bit_for_bit() {
+        use burn::tensor::Distribution;
+        for device in [Device::flex(), Device::ndarray()] {
+            assert!(host_scan(&device) && !host_scan(&device.clone().autodiff()));
+            device.seed(8);
+            for (leak, reset, th) in [
+                (1.0, Reset::Subtract, 0.7),
+                (0.9, Reset::Subtract, 0.33),
+                (0.5, Reset::Zero, 1.0),
+                (1.0, Reset::Zero, 0.1),
+            ] {
+                let lif = LifConfig::new()
+                    .with_leak(leak)
+                    .with_reset(reset)
+                    .with_threshold(th)
+                    .init(&device);
+                let x =
+                    Tensor::<4>::random([7, 3, 5, 4], Distribution::Uniform(-0.5, 1.2), &device);
+                let (mut sh, mut st) = (None, None);
+                let (mut spikes_h, mut spikes_t) = (Vec::new(), Vec::new());
+                for chunk in [x.clone().narrow(0, 0, 3), x.clone().narrow(0, 3, 4)] {
+                    let (a, s1) = lif.forward_seq_host(chunk.clone(), sh.take());
+                    let (b, s2) = lif.forward_seq_tensor(chunk, st.take());
+                    spikes_h.push(a);
+                    spikes_t.push(b);
+                    sh = Some(s1);
+                    st = Some(s2);
+                }
+                let bits = |t: Tensor<4>| -> Vec<u32> {
+                    t.into_data().iter::<f32>().map(f32::to_bits).collect()
+                };
+                let (h, t) = (Tensor::cat(spikes_h, 0), Tensor::cat(spikes_t, 0));
+                assert!(h.clone().sum().into_scalar::<f32>() > 0.0, "some spikes");
+                assert_eq!(bits(h), bits(t));
+                let (mh, mt) = (sh.unwrap().membrane, st.unwrap().membrane);
+                assert_eq!(mh.dims(), [1, 3, 5, 4]);
+                assert_eq!(bits(mh), bits(mt));
+            }
+        }
     }
 
     #[test]

@@ -192,6 +192,10 @@ impl ExperimentConfig {
         attack.validate().context("[attack]")?;
         let energy = section(EnergySection::default(), table.get("energy"), "energy", &[])?;
         energy.validate().context("[energy]")?;
+        let readouts = energy.readouts(snn.timesteps, encryption.train.timesteps);
+        energy
+            .check_readouts(readouts, &evaluate.timesteps)
+            .context("[energy]")?;
         Ok(Self {
             name,
             seed,

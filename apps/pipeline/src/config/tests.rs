@@ -188,3 +188,34 @@ mod fuzz {
         }
     }
 }
+
+#[test]
+fn energy_readouts_must_be_evaluated() {
+    // Defaults: real 500, data-free = [snn] 100, encrypted = [encryption] 100.
+    let c = ExperimentConfig::parse("", "x").unwrap();
+    let readouts = c
+        .energy
+        .readouts(c.snn.timesteps, c.encryption.train.timesteps);
+    assert_eq!(readouts, [500, 100, 100]);
+    let c = ExperimentConfig::parse(
+        "[energy]\ntimesteps = 50\nencrypted_timesteps = 25\nreal_timesteps = 200\n",
+        "x",
+    )
+    .unwrap();
+    assert_eq!(
+        c.energy
+            .readouts(c.snn.timesteps, c.encryption.train.timesteps),
+        [200, 50, 25]
+    );
+    // [snn] T = 150 is not among the default [evaluate] timesteps.
+    let e = ExperimentConfig::parse("[snn]\ntimesteps = 150\n", "x").unwrap_err();
+    let msg = format!("{e:#}");
+    assert!(
+        msg.contains("[energy]") && msg.contains("T = 150") && msg.contains("[evaluate]"),
+        "{msg}"
+    );
+    let e = ExperimentConfig::parse("[energy]\nreal_timesteps = 300\n", "x").unwrap_err();
+    assert!(format!("{e:#}").contains("`real_timesteps`"), "{e:#}");
+    let e = ExperimentConfig::parse("[energy]\ntest_images = 10\n", "x").unwrap_err();
+    assert!(format!("{e:#}").contains("no field `test_images`"), "{e:#}");
+}

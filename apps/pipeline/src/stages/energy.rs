@@ -1,22 +1,21 @@
 //! `energy`: spike rates and the ANN-vs-SNN energy estimate (paper Sec. 5.5):
 //! Table 4 (method, T, accuracy, E_ANN / E_method) and Fig. 7 (spikes per
-//! neuron of each layer, log scale), measured on real test images.
+//! neuron of each layer, log scale), measured on real test images: those of
+//! `evaluate --snn`, whose simulation this stage reads out (no SNN runs twice).
 
 use std::fmt::Write;
 use std::time::Instant;
 
 use anyhow::{Context, Result};
-use burn::module::Module;
-use privatesnn_conversion::accuracy_vs_timesteps;
-use privatesnn_data::Split;
 use privatesnn_energy::{EnergyReport, Layer, energy, spikes_per_neuron};
 use privatesnn_models::Vgg;
 use serde::{Deserialize, Serialize};
 
 use crate::artifacts::{Artifact, SnnSource};
-use crate::common::{bar, write_json, write_text};
+use crate::common::{write_json, write_text};
 use crate::context::Ctx;
-use crate::{datasets, saved};
+use crate::saved;
+use crate::stages::evaluate::SnnAccuracyReport;
 
 /// The paper's Table 4 (CIFAR-10, VGG16): method, T, accuracy, E_ANN / E_method.
 pub const PAPER_TABLE4: [(&str, usize, f64, f64); 3] = [
@@ -113,61 +112,50 @@ pub fn run(ctx: &Ctx) -> Result<()> {
     }
 }
 
+/// Table 4 from `evaluate --snn`'s simulation: each SNN's accuracy and
+/// spike counts at its readout T, on the same test images and input spikes.
 fn measure(ctx: &Ctx) -> Result<EnergyStageReport> {
-    let (exp, device) = (&ctx.exp, &ctx.device);
+    let exp = &ctx.exp;
     let cfg = &exp.energy;
     let start = Instant::now();
-    let test = datasets::load(exp, Split::Test)?;
-    let test = if cfg.test_images > 0 {
-        test.take(cfg.test_images)
-    } else {
-        test
-    };
+    let text = std::fs::read_to_string(ctx.art.snn_accuracy())
+        .with_context(|| format!("reading {}", ctx.art.snn_accuracy().display()))?;
+    let evaluated: SnnAccuracyReport = serde_json::from_str(&text)
+        .with_context(|| format!("{} is corrupt", ctx.art.snn_accuracy().display()))?;
     let (ann, _) = saved::load_ann(ctx)?;
-    let ann = ann.valid();
-    let input = [test.channels, test.height, test.width];
+    let input = [
+        exp.model.in_channels,
+        exp.model.image_size,
+        exp.model.image_size,
+    ];
     let (layers, populations) = vgg_layers(&ann, input)?;
     let costs = cfg.costs();
-    let (ann_acc, _) = saved::ann_accuracy(&ann, &test, exp.evaluate.batch_size, device);
     let ann_energy = energy(&layers, &vec![0.0; layers.len()], &costs)?;
     let mut methods = vec![MethodEnergy {
         method: "ANN".into(),
         timesteps: 1,
-        accuracy: ann_acc,
+        accuracy: evaluated.ann_accuracy,
         ann_over_method: 1.0,
         spikes_per_neuron: Vec::new(),
-        energy: ann_energy.clone(),
+        energy: ann_energy,
     }];
-    let present: Vec<SnnSource> = ctx
-        .art
-        .inputs(Artifact::Energy)
-        .into_iter()
-        .filter_map(|a| match a {
-            Artifact::Snn(s) => Some(s),
-            _ => None,
-        })
-        .collect();
-    let order = [SnnSource::Real, SnnSource::Synthetic, SnnSource::Encrypted];
-    let sources: Vec<SnnSource> = order.into_iter().filter(|s| present.contains(s)).collect();
-    let progress = bar(sources.len(), "energy");
-    for source in sources {
-        let t = match source {
-            SnnSource::Real => cfg.real_timesteps,
-            SnnSource::Synthetic if cfg.timesteps > 0 => cfg.timesteps,
-            SnnSource::Synthetic => exp.snn.timesteps,
-            SnnSource::Encrypted if cfg.encrypted_timesteps > 0 => cfg.encrypted_timesteps,
-            SnnSource::Encrypted => exp.encryption.train.timesteps,
+    let [real, synthetic, encrypted] =
+        cfg.readouts(exp.snn.timesteps, exp.encryption.train.timesteps);
+    let order = [
+        (SnnSource::Real, real),
+        (SnnSource::Synthetic, synthetic),
+        (SnnSource::Encrypted, encrypted),
+    ];
+    for (source, t) in order {
+        let Some((_, curve)) = evaluated.snn.iter().find(|(s, _)| *s == source.to_string()) else {
+            continue;
         };
-        progress.set_message(format!("{source} SNN at T = {t}"));
-        let (snn, _, _) = saved::load_snn(ctx, source)?;
-        let acc = accuracy_vs_timesteps(
-            &snn,
-            test.batches(exp.evaluate.batch_size, device)
-                .map(|b| (b.images, b.targets)),
-            &[t],
-            cfg.seed,
-        );
-        let a = &acc[0];
+        let a = curve.iter().find(|a| a.timesteps == t).with_context(|| {
+            format!(
+                "{} has no readout of the {source} SNN at T = {t}; re-run `pipeline evaluate --snn`",
+                ctx.art.snn_accuracy().display()
+            )
+        })?;
         // Spikes per image per step → totals over one image and the window.
         let totals: Vec<f64> = a
             .spikes_per_image_step
@@ -185,17 +173,15 @@ fn measure(ctx: &Ctx) -> Result<EnergyStageReport> {
             spikes_per_neuron: rates,
             energy: e,
         });
-        progress.inc(1);
     }
-    progress.finish_and_clear();
     let r = EnergyStageReport {
-        test_images: test.len(),
+        test_images: evaluated.test_images,
         e_mac_pj: costs.e_mac_pj,
         e_ac_pj: costs.e_ac_pj,
         layers,
         methods,
         seconds: start.elapsed().as_secs_f64(),
-        device: format!("{device:?}"),
+        device: format!("{:?}", ctx.device),
     };
     plot(ctx, &r)?;
     write_json(&ctx.art.energy(), &r)?;

@@ -99,7 +99,7 @@ batch_size = 8
 lr = 1e-3
 sweep_samples = [10, 20, 999]
 [evaluate]
-timesteps = [5, 20, 80]
+timesteps = [6, 20, 40, 80]
 test_images = 200
 real_images = 100
 batch_size = 50
@@ -115,7 +115,7 @@ judge_width = 4
 judge_epochs = 1
 judge_batch_size = 50
 [energy]
-test_images = 60
+timesteps = 20
 real_timesteps = 40
 "#,
             data.display()

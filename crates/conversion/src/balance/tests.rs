@@ -240,3 +240,76 @@ fn a_silent_layer_gets_a_longer_window() {
     assert_eq!(report.timesteps, report.windows[1]);
     assert!(report.raw.iter().all(|v| *v > 0.0));
 }
+
+/// Keeping the spike trains between layers (`cache_mib`) changes the cost,
+/// not the result: the same thresholds and windows as re-simulating every
+/// earlier layer, on a deeper net with several batches, a percentile, a
+/// window extension, and a budget that keeps only the later layers' inputs.
+#[test]
+fn kept_spike_trains_give_the_same_thresholds() {
+    let device = Device::flex();
+    device.seed(3);
+    let ann = VggConfig::new()
+        .with_in_channels(1)
+        .with_image_size(8)
+        .with_num_classes(3)
+        .with_arch("4,4,A,6,A".into())
+        .with_hidden(7)
+        .init(&device);
+    let snn = Snn::from_ann(ann, &SnnConfig::new().with_time_chunk(3));
+    let batches: Vec<Tensor<4>> = (0..3)
+        .map(|_| Tensor::<4>::random([2, 1, 8, 8], Distribution::Uniform(-1.0, 1.0), &device))
+        .collect();
+    let weak = vec![batches[0].clone().mul_scalar(0.05)];
+    for (data, config) in [
+        (
+            &batches,
+            BalanceConfig::new().with_timesteps(7).with_seed(1),
+        ),
+        (
+            &batches,
+            BalanceConfig::new().with_timesteps(7).with_percentile(99.0),
+        ),
+        (
+            &weak,
+            BalanceConfig::new()
+                .with_timesteps(1)
+                .with_max_extension(256),
+        ),
+    ] {
+        let recompute = config.clone().with_cache_mib(0);
+        let (a, ra) = balance_thresholds(snn.clone(), data, &config, |_, _| {}).unwrap();
+        let (b, rb) = balance_thresholds(snn.clone(), data, &recompute, |_, _| {}).unwrap();
+        assert_eq!(ra, rb);
+        assert_eq!(a.thresholds(), b.thresholds());
+    }
+    // A 1 MiB budget below layer 0's inputs (1 x 64 x 64 values x 4 samples
+    // x 20 steps = 1.3 MB) but above layer 1's (2 x 32 x 32: 0.66 MB): layer 0
+    // re-simulates, the later layers are kept.
+    device.seed(4);
+    let ann = VggConfig::new()
+        .with_in_channels(1)
+        .with_image_size(64)
+        .with_num_classes(3)
+        .with_arch("2,A,2,A".into())
+        .with_hidden(5)
+        .init(&device);
+    let snn = Snn::from_ann(ann, &SnnConfig::new());
+    let x = Tensor::<4>::random([4, 1, 64, 64], Distribution::Uniform(-1.0, 1.0), &device);
+    let config = BalanceConfig::new().with_timesteps(20);
+    let one = config.clone().with_cache_mib(1);
+    let data = std::slice::from_ref(&x);
+    assert_eq!(input_values(&snn, [1, 64, 64], 1), 2 * 32 * 32);
+    assert_eq!(input_values(&snn, [1, 64, 64], 2), 2 * 16 * 16);
+    assert!(!fits(&snn, data, 0, 20, &one) && fits(&snn, data, 1, 20, &one));
+    let mut reports = Vec::new();
+    for mib in [0, 1, 2048] {
+        let c = config.clone().with_cache_mib(mib);
+        let (_, r) =
+            balance_thresholds(snn.clone(), std::slice::from_ref(&x), &c, |_, _| {}).unwrap();
+        reports.push(r);
+    }
+    assert_eq!(reports[0], reports[1]);
+    assert_eq!(reports[0], reports[2]);
+    assert!(reports[0].raw.iter().all(|v| *v > 0.0), "{:?}", reports[0]);
+}

@@ -161,8 +161,10 @@ impl Snn {
 
 mod chunked;
 mod given;
+mod layerwise;
 mod simulate;
 
 pub use chunked::ChunkedBackward;
+pub use layerwise::LayerInputs;
 #[cfg(test)]
 mod tests;

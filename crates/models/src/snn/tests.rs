@@ -414,3 +414,36 @@ fn chunked_backward_equals_the_full_backward() {
         }
     }
 }
+
+/// The layer-at-a-time path (kept inputs, advanced one layer at a time)
+/// gives every layer exactly the currents of `layer_currents`.
+#[test]
+fn kept_layer_inputs_give_the_layer_currents() {
+    let device = Device::flex();
+    let (ann, _) = tiny(&device);
+    let snn = spiking(Snn::from_ann(ann, &SnnConfig::new().with_time_chunk(4)));
+    let x = input(&device);
+    let t = 10;
+    let mut inputs = snn.encoded_inputs(x.clone(), t, &mut PoissonEncoder::new(6));
+    for layer in 0..snn.neurons.len() {
+        assert_eq!(
+            (inputs.layer(), inputs.timesteps(), inputs.batch()),
+            (layer, t, 3)
+        );
+        let mut expected = Vec::new();
+        snn.layer_currents(x.clone(), t, layer, &mut PoissonEncoder::new(6), &mut |c| {
+            expected.push(c)
+        });
+        let mut got = Vec::new();
+        snn.inputs_currents(&inputs, &mut |c| got.push(c));
+        assert_eq!(got.len(), expected.len());
+        for (g, e) in got.into_iter().zip(expected) {
+            assert_eq!(g.dims(), e.dims());
+            g.into_data()
+                .assert_approx_eq::<f32>(&e.into_data(), burn::tensor::Tolerance::absolute(1e-6));
+        }
+        if layer + 1 < snn.neurons.len() {
+            inputs = snn.next_inputs(inputs);
+        }
+    }
+}

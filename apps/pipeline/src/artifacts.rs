@@ -68,6 +68,9 @@ pub enum Artifact {
     Attack,
     /// Spike rates and energy: Table 4, Fig. 7 (`energy.json`).
     Energy,
+    /// Encryption accuracy against the number of synthetic samples, with and
+    /// without distillation: Fig. 5 (`encrypt-sweep.json`).
+    EncryptSweep,
 }
 
 impl Artifact {
@@ -81,6 +84,7 @@ impl Artifact {
             Artifact::SnnAccuracy => "evaluate --snn".into(),
             Artifact::Judge | Artifact::Attack => "attack".into(),
             Artifact::Energy => "energy".into(),
+            Artifact::EncryptSweep => "encrypt --sweep".into(),
         }
     }
 
@@ -111,6 +115,13 @@ impl Artifact {
             ],
             Artifact::Attack => &["attack", "data"],
             Artifact::Energy => &["energy", "snn.timesteps", "encryption.timesteps"],
+            Artifact::EncryptSweep => &[
+                "encryption",
+                "data",
+                "evaluate.test_images",
+                "evaluate.batch_size",
+                "evaluate.seed",
+            ],
         }
     }
 
@@ -135,6 +146,7 @@ impl Artifact {
             }
             // The sweep's sample counts do not shape the encrypted SNN.
             if section == "encryption"
+                && self != Artifact::EncryptSweep
                 && let Value::Object(map) = &mut value
             {
                 map.remove("sweep_samples");
@@ -339,6 +351,7 @@ impl Artifacts {
             Artifact::Judge => self.judge(),
             Artifact::Attack => self.attack(),
             Artifact::Energy => self.energy(),
+            Artifact::EncryptSweep => self.encrypt_sweep(),
         }
     }
 
@@ -369,6 +382,7 @@ impl Artifacts {
             ],
             Artifact::Attack => vec![self.attack(), self.attack_report(), self.attack_grid()],
             Artifact::Energy => vec![self.energy(), self.energy_report(), self.energy_plot()],
+            Artifact::EncryptSweep => vec![self.encrypt_sweep(), self.encrypt_sweep_plot()],
         }
     }
 
@@ -382,6 +396,7 @@ impl Artifacts {
             Artifact::Judge => "judge".to_string(),
             Artifact::Attack => "attack".to_string(),
             Artifact::Energy => "energy".to_string(),
+            Artifact::EncryptSweep => "encrypt-sweep".to_string(),
         };
         self.out.join(format!("{stem}.provenance.json"))
     }
@@ -405,6 +420,13 @@ impl Artifacts {
                 .collect(),
             // Energy reads evaluate's simulation (accuracy and spike counts).
             Artifact::Energy => vec![Artifact::Ann, Artifact::SnnAccuracy],
+            // The point with every sample and distillation is the run's encrypted SNN.
+            Artifact::EncryptSweep => vec![
+                Artifact::Ann,
+                Artifact::Synthetic,
+                Artifact::Snn(SnnSource::Synthetic),
+                Artifact::Snn(SnnSource::Encrypted),
+            ],
             Artifact::Judge => vec![],
             Artifact::Attack => std::iter::once(Artifact::Judge)
                 .chain([SnnSource::Synthetic, SnnSource::Encrypted].map(Artifact::Snn))

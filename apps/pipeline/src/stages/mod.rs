@@ -22,6 +22,7 @@ pub fn run_all(ctx: &Ctx) -> Result<()> {
     synthesize::run(ctx)?;
     convert::run(ctx, Source::Both)?;
     encrypt::run(ctx, false)?;
+    encrypt::run(ctx, true)?;
     evaluate::run(ctx, true)?;
     attack::run(ctx)?;
     energy::run(ctx)?;

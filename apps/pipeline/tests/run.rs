@@ -25,6 +25,7 @@ fn run_makes_every_table_and_rebuilds_what_a_new_ann_makes_stale() {
         "judge.bpk",
         "attack-grid.png",
         "energy-spikes.png",
+        "encrypt-sweep.png",
         "report.md",
     ] {
         assert!(out.join(f).is_file(), "{f} missing");
@@ -35,11 +36,19 @@ fn run_makes_every_table_and_rebuilds_what_a_new_ann_makes_stale() {
         "encrypt.json",
         "attack.json",
         "energy.json",
+        "encrypt-sweep.json",
     ] {
         json(&out.join(f));
     }
     let metrics = json(&out.join("metrics.json"));
-    for key in ["table1", "table2", "fig4", "table3_fig6", "table4_fig7"] {
+    for key in [
+        "table1",
+        "table2",
+        "fig4",
+        "fig5",
+        "table3_fig6",
+        "table4_fig7",
+    ] {
         assert!(!metrics[key].is_null(), "metrics.json lacks {key}");
     }
     assert_eq!(metrics["table1"]["paper"]["privatesnn"], 91.2);
@@ -49,6 +58,14 @@ fn run_makes_every_table_and_rebuilds_what_a_new_ann_makes_stale() {
     ] {
         assert!(report.contains(table), "report.md lacks {table}");
     }
+    // Fig. 5: every count that fits the 20 synthetic images, with and without
+    // distillation; the full-set point with distillation is the run's encrypted SNN.
+    let points = metrics["fig5"]["points"].as_array().unwrap();
+    assert_eq!(points.len(), 4, "{points:?}");
+    let reused: Vec<_> = points.iter().filter(|p| p["reused"] == true).collect();
+    assert_eq!(reused.len(), 1);
+    assert_eq!(reused[0]["samples"], 20);
+    assert!(report.contains("encrypt-sweep.png"), "{report}");
 
     // Everything is up to date: nothing is remade.
     let again = ok_stderr(&run_args(&cfg, &out, &["run"]));
@@ -69,6 +86,7 @@ fn run_makes_every_table_and_rebuilds_what_a_new_ann_makes_stale() {
         "synthetic/",
         "snn-synthetic.bpk",
         "snn-encrypted.bpk",
+        "encrypt-sweep.json",
         "attack.json",
         "energy.json",
     ] {
@@ -101,7 +119,13 @@ fn figures(out: &std::path::Path) -> serde_json::Value {
         .iter()
         .map(|r| serde_json::json!([r["method"], r["accuracy"], r["ann_over_method"]]))
         .collect();
-    serde_json::json!([m["table1"], m["table2"], m["fig4"], rows, energy])
+    let sweep: Vec<serde_json::Value> = m["fig5"]["points"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| serde_json::json!([p["samples"], p["distill_weight"], p["accuracy"]]))
+        .collect();
+    serde_json::json!([m["table1"], m["table2"], m["fig4"], sweep, rows, energy])
 }
 
 #[test]

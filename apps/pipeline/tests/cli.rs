@@ -99,3 +99,42 @@ fn bench_prints_throughput_and_writes_json() {
             .unwrap();
     assert_eq!(json["measurements"].as_array().unwrap().len(), 1);
 }
+
+/// `--time-chunk` and `--dropout` reach the measured network; bad values
+/// are refused with a message, not a panic.
+#[test]
+fn bench_takes_the_time_chunk_and_dropout() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = tiny_bench(
+        dir.path(),
+        &[
+            "--only",
+            "snn",
+            "--time-chunk",
+            "1",
+            "--dropout",
+            "0",
+            "0.25",
+        ],
+    );
+    assert!(text.contains("time chunk 1 dropout 0/0.25"), "{text}");
+    assert!(text.contains("snn_inference"), "{text}");
+    for bad in [&["--time-chunk", "0"][..], &["--dropout", "1.5", "0"]] {
+        let out = pipeline()
+            .args([
+                "bench", "--width", "0.03125", "--iters", "1", "--only", "snn",
+            ])
+            .args(bad)
+            .arg("--out")
+            .arg(dir.path())
+            .output()
+            .unwrap();
+        assert!(!out.status.success(), "{bad:?} accepted");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains("time-chunk") || err.contains("dropout"),
+            "{bad:?}: {err}"
+        );
+        assert!(!err.contains("panicked"), "{err}");
+    }
+}

@@ -16,6 +16,8 @@
 //! - [`attacks`] (`privatesnn-attacks`): the class-leakage attacks 1 and 2.
 //! - [`fid`] (`privatesnn-fid`): Fréchet distance, the judge ResNet, Inception-V3.
 //! - [`energy`] (`privatesnn-energy`): operation counts, spike rates, ANN vs SNN energy.
+//! - [`nir`] (`privatesnn-nir`): export an SNN as a NIR graph (HDF5) for other simulators
+//!   and neuromorphic hardware.
 //!
 //! # Example
 //!
@@ -41,4 +43,5 @@ pub use privatesnn_energy as energy;
 pub use privatesnn_fid as fid;
 pub use privatesnn_models as models;
 pub use privatesnn_neurons as neurons;
+pub use privatesnn_nir as nir;
 pub use privatesnn_synthesis as synthesis;

@@ -66,6 +66,15 @@ pub enum Command {
     /// Reads: <out>/ann.bpk, every <out>/snn-*.bpk, the test set.
     /// Writes: <out>/energy.json, energy.md, energy-spikes.png.
     Energy,
+    /// Import a VGG trained in PyTorch (a state dict: .pt/.pth or .safetensors, in the
+    /// PrivateSNN code's or torchvision's layout) as this run's ANN, checked against
+    /// `[model]`, with its test accuracy. Every later stage then runs on it.
+    /// Reads: --from, the test set. Writes: <out>/ann.bpk (+ .json), train-ann.json.
+    ImportAnn(ImportArgs),
+    /// Export an SNN as a NIR graph (neuromorphic intermediate representation, HDF5)
+    /// for snnTorch, Norse, sinabs, Lava, SpiNNaker2 (see the README for the reset).
+    /// Reads: <out>/snn-<which>.bpk (up to date). Writes: --to (default <out>/snn-<which>.nir).
+    ExportNir(ExportNirArgs),
     /// Measure throughput (images/s) of the heavy paths on the chosen device.
     /// Reads: nothing (random data; no --config: the network is set by the
     /// options below). Writes: stdout and <out>/bench.json (default runs/bench).
@@ -119,6 +128,42 @@ pub struct EncryptArgs {
     /// number of synthetic samples (paper Fig. 5).
     #[arg(long)]
     pub sweep: bool,
+}
+
+/// Arguments of `pipeline import-ann`.
+#[derive(Args, Debug, Clone)]
+pub struct ImportArgs {
+    /// The PyTorch state dict (.pt, .pth, .bin, .ckpt or .safetensors).
+    #[arg(long)]
+    pub from: PathBuf,
+    /// The key the state dict sits under in a checkpoint (e.g. `state_dict`, `model`).
+    #[arg(long)]
+    pub key: Option<String>,
+    /// Batch-norm epsilon of the PyTorch model (folded into the convs).
+    #[arg(long, default_value_t = 1e-5)]
+    pub bn_eps: f64,
+}
+
+/// Which SNN `export-nir` writes.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Which {
+    /// Converted on synthetic images (data-free).
+    Synthetic,
+    /// Converted on real images (the baseline).
+    Real,
+    /// The encrypted SNN.
+    Encrypted,
+}
+
+/// Arguments of `pipeline export-nir`.
+#[derive(Args, Debug, Clone)]
+pub struct ExportNirArgs {
+    /// The SNN to export.
+    #[arg(long, value_enum, default_value_t = Which::Encrypted)]
+    pub snn: Which,
+    /// The NIR file to write (default: <out>/snn-<which>.nir).
+    #[arg(long)]
+    pub to: Option<PathBuf>,
 }
 
 /// Arguments of `pipeline bench`.

@@ -125,9 +125,13 @@ pub fn state(art: &Artifacts, exp: &ExperimentConfig, a: Artifact) -> Result<Sta
             record.made_by
         )));
     }
+    // An imported ANN depends on the sections its record names (`import-ann`
+    // records `[model]` and `[data]`, not `[train]`).
+    let imported = record.made_by.starts_with("import-ann");
     let changed: Vec<String> = a
         .config_values(exp)?
         .into_iter()
+        .filter(|(k, _)| !imported || record.config.contains_key(k))
         .filter(|(k, v)| record.config.get(k) != Some(v))
         .map(|(k, _)| format!("[{k}]"))
         .collect();
@@ -187,7 +191,9 @@ pub fn require(art: &Artifacts, exp: &ExperimentConfig, a: Artifact) -> Result<S
             "{} is out of date: {why}; run `pipeline {}` again (or the whole pipeline, \
              which remakes what is out of date)",
             path.display(),
-            a.made_by()
+            made_by(art, a)
+                .filter(|m| m.starts_with("import-ann"))
+                .unwrap_or_else(|| a.made_by())
         ),
     }
 }
@@ -222,8 +228,26 @@ pub fn remove(art: &Artifacts, a: Artifact) -> Result<()> {
     Ok(())
 }
 
+/// The command that made `a`, as its record says (`None` without a readable record).
+pub fn made_by(art: &Artifacts, a: Artifact) -> Option<String> {
+    read_record(&art.provenance(a)).map(|r| r.made_by)
+}
+
 /// Record that `a` was just made from `exp` and its (fresh) inputs.
 pub fn record(art: &Artifacts, exp: &ExperimentConfig, a: Artifact, device: &str) -> Result<()> {
+    record_as(art, exp, a, device, &a.made_by(), a.config_keys())
+}
+
+/// [`record`] for an artifact made by another command than its stage
+/// (`import-ann` for the ANN), from the config entries `keys` only.
+pub fn record_as(
+    art: &Artifacts,
+    exp: &ExperimentConfig,
+    a: Artifact,
+    device: &str,
+    made_by: &str,
+    keys: &[&str],
+) -> Result<()> {
     let mut inputs = BTreeMap::new();
     for input in art.inputs(a) {
         inputs.insert(art.name(input), require(art, exp, input)?);
@@ -232,9 +256,13 @@ pub fn record(art: &Artifacts, exp: &ExperimentConfig, a: Artifact, device: &str
         format: FORMAT.into(),
         version: VERSION,
         artifact: art.name(a),
-        made_by: a.made_by(),
+        made_by: made_by.to_string(),
         content: content_hash(art, a)?,
-        config: a.config_values(exp)?.into_iter().collect(),
+        config: a
+            .config_values(exp)?
+            .into_iter()
+            .filter(|(k, _)| keys.contains(&k.as_str()))
+            .collect(),
         inputs,
         device: device.to_string(),
     };

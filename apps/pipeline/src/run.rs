@@ -21,6 +21,8 @@ pub fn run(cli: Cli) -> Result<()> {
         Some(Command::Encrypt(args)) => stages::encrypt::run(&ctx, args.sweep),
         Some(Command::Attack) => stages::attack::run(&ctx),
         Some(Command::Energy) => stages::energy::run(&ctx),
+        Some(Command::ImportAnn(args)) => stages::import_ann::run(&ctx, &args),
+        Some(Command::ExportNir(args)) => stages::export_nir::run(&ctx, &args),
         Some(Command::Bench(_)) => unreachable!("handled above"),
     }
 }

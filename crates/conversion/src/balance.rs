@@ -270,16 +270,11 @@ pub fn balance_thresholds(
 /// Values entering spiking `layer` per sample and timestep: the image for
 /// layer 0, else the previous layer's (pooled) output, for `fc1` flattened.
 fn input_values(snn: &Snn, image: [usize; 3], layer: usize) -> usize {
-    let [c, mut h, mut w] = image;
+    let [c, h, w] = image;
     if layer == 0 {
         return c * h * w;
     }
-    for &pool in &snn.ann.pool_after[..layer] {
-        if pool {
-            h /= 2;
-            w /= 2;
-        }
-    }
+    let [h, w] = snn.ann.conv_output_sizes([h, w])[layer - 1];
     snn.ann.convs[layer - 1].weight.dims()[0] * h * w
 }
 

@@ -19,8 +19,9 @@ fn kaiming() -> Initializer {
     }
 }
 
-/// A VGG classifier: bias-free 3x3 convs with ReLU, 2x2 average pools,
-/// dropout, and a two-layer bias-free classifier. The ANN of PrivateSNN, and
+/// A VGG classifier: 3x3 convs with ReLU, 2x2 average pools, dropout, and
+/// a two-layer classifier, bias-free unless [`VggConfig::bias`] (optional
+/// `F` layers, [`VggLayer::Full`], sit in `convs` before `fc1`). The ANN of PrivateSNN, and
 /// the weights every [`Snn`](crate::Snn) shares.
 #[derive(Module, Debug)]
 pub struct Vgg {
@@ -51,38 +52,40 @@ impl VggConfig {
             panic!("{e}");
         }
         let layers = self.layers().expect("validated");
+        let sides = self.input_sides().expect("validated");
         let mut convs = Vec::new();
         let mut pool_after = Vec::new();
         let mut channels = self.in_channels;
-        for layer in &layers {
-            match *layer {
-                VggLayer::Conv(c) => {
-                    convs.push(
-                        Conv2dConfig::new([channels, c], [3, 3])
-                            .with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1))
-                            .with_bias(false)
-                            .with_initializer(kaiming())
-                            .init(device),
-                    );
-                    pool_after.push(false);
-                    channels = c;
-                }
+        for (layer, side) in layers.iter().zip(sides) {
+            let (c, kernel, padding) = match *layer {
+                VggLayer::Conv(c) => (c, 3, PaddingConfig2d::Explicit(1, 1, 1, 1)),
+                VggLayer::Full(c) => (c, side, PaddingConfig2d::Valid),
                 VggLayer::AvgPool => {
                     if let Some(last) = pool_after.last_mut() {
                         *last = true;
                     }
+                    continue;
                 }
-            }
+            };
+            convs.push(
+                Conv2dConfig::new([channels, c], [kernel, kernel])
+                    .with_padding(padding)
+                    .with_bias(self.bias)
+                    .with_initializer(kaiming())
+                    .init(device),
+            );
+            pool_after.push(false);
+            channels = c;
         }
         let flat = self.flat_features().expect("validated");
         Vgg {
             convs,
             fc1: LinearConfig::new(flat, self.hidden)
-                .with_bias(false)
+                .with_bias(self.bias)
                 .with_initializer(kaiming())
                 .init(device),
             fc2: LinearConfig::new(self.hidden, self.num_classes)
-                .with_bias(false)
+                .with_bias(self.bias)
                 .with_initializer(kaiming())
                 .init(device),
             conv_dropout: DropoutConfig::new(self.conv_dropout).init(),
@@ -120,6 +123,50 @@ impl Vgg {
     /// Number of spiking layers the SNN of this network has (every conv and `fc1`).
     pub fn num_spiking_layers(&self) -> usize {
         self.convs.len() + 1
+    }
+
+    /// The `[H, W]` leaving each entry of `convs` (after its pool, if one
+    /// follows), for inputs of `[H, W]`: what the next layer receives.
+    pub fn conv_output_sizes(&self, input: [usize; 2]) -> Vec<[usize; 2]> {
+        let [mut h, mut w] = input;
+        let mut out = Vec::with_capacity(self.convs.len());
+        for (conv, &pool) in self.convs.iter().zip(&self.pool_after) {
+            let [kh, kw] = conv.kernel_size;
+            // Stride 1: `Same` keeps the size.
+            let pad = match conv.padding {
+                PaddingConfig2d::Explicit(t, l, b, r) => Some((t + b, l + r)),
+                PaddingConfig2d::Valid => Some((0, 0)),
+                PaddingConfig2d::Same => None,
+            };
+            if let Some((ph, pw)) = pad {
+                h = (h + ph + 1).saturating_sub(kh);
+                w = (w + pw + 1).saturating_sub(kw);
+            }
+            if pool {
+                h /= 2;
+                w /= 2;
+            }
+            out.push([h, w]);
+        }
+        out
+    }
+
+    /// The output layer's bias times `steps - 1`, to add to `fc2` applied
+    /// once to spikes summed over `steps` timesteps: `Σ_t (W s_t + b) =
+    /// fc2(Σ_t s_t) + (steps - 1) b`. `None` without a bias.
+    pub fn output_bias_correction(&self, steps: usize) -> Option<Tensor<1>> {
+        let bias = self.fc2.bias.as_ref()?;
+        (steps > 1).then(|| bias.val().mul_scalar((steps - 1) as f64))
+    }
+
+    /// `fc2` applied to `fc1` spikes summed over `steps` timesteps: the
+    /// accumulated output membrane `u_T` (bias counted once per step).
+    pub fn output_membrane(&self, summed: Tensor<2>, steps: usize) -> Tensor<2> {
+        let membrane = self.fc2.forward(summed);
+        match self.output_bias_correction(steps) {
+            Some(b) => membrane + b.unsqueeze_dim(0),
+            None => membrane,
+        }
     }
 }
 

@@ -18,10 +18,17 @@ pub const MAX_WIDTH: usize = 1 << 16;
 /// One entry of a VGG feature stack.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum VggLayer {
-    /// 3x3 convolution (padding 1, no bias) with this many output channels.
+    /// 3x3 convolution (padding 1) with this many output channels.
     Conv(usize),
     /// 2x2 average pool, stride 2.
     AvgPool,
+    /// A hidden fully connected layer with this many units (`F4096` in
+    /// `arch`), held as a convolution whose kernel covers the whole feature
+    /// map (no padding), so its output is `[units, 1, 1]`. It is a spiking
+    /// layer like the convs. This is how a classifier with more than one
+    /// hidden layer (torchvision's VGG: three linear layers) is expressed:
+    /// every `F` entry but the last hidden layer, which stays `fc1`.
+    Full(usize),
 }
 
 /// Configuration of a [`Vgg`](crate::Vgg) classifier (and of the
@@ -41,7 +48,9 @@ pub struct VggConfig {
     /// Number of classes.
     #[config(default = 10)]
     pub num_classes: usize,
-    /// Feature stack, e.g. [`VGG16_ARCH`]: comma-separated conv widths and `A` (average pool).
+    /// Feature stack, e.g. [`VGG16_ARCH`]: comma-separated conv widths, `A`
+    /// (average pool) and `F<units>` (a hidden fully connected layer before
+    /// `fc1`, see [`VggLayer::Full`]; not scaled by `width`).
     #[config(default = "VGG16_ARCH.to_string()")]
     pub arch: String,
     /// Multiplier applied to every conv width (1.0 = as written; 0.25 = a quarter as wide).
@@ -56,6 +65,12 @@ pub struct VggConfig {
     /// Dropout probability after the hidden fully connected layer.
     #[config(default = 0.5)]
     pub fc_dropout: f64,
+    /// Give every conv and linear layer a bias (PrivateSNN's VGG has none;
+    /// imported networks such as torchvision's VGG, or any network whose
+    /// batch norm was folded into its convs, do). In the SNN a bias is an
+    /// input current added at every timestep.
+    #[config(default = false)]
+    pub bias: bool,
 }
 
 impl VggConfig {
@@ -75,6 +90,22 @@ impl VggConfig {
                 out.push(VggLayer::AvgPool);
                 continue;
             }
+            if let Some(units) = item.strip_prefix(['F', 'f']) {
+                let u: usize = units.parse().map_err(|_| {
+                    ModelError::config(
+                        "arch",
+                        format!("`{item}`: `F` takes a unit count, e.g. F4096"),
+                    )
+                })?;
+                if u == 0 || u > MAX_WIDTH {
+                    return Err(ModelError::config(
+                        "arch",
+                        format!("`{item}`: units must be in 1..={MAX_WIDTH}"),
+                    ));
+                }
+                out.push(VggLayer::Full(u));
+                continue;
+            }
             let c: usize = item.parse().map_err(|_| {
                 ModelError::config("arch", format!("`{item}` is neither a conv width nor `A`"))
             })?;
@@ -92,6 +123,19 @@ impl VggConfig {
         }
         if !matches!(out.first(), Some(VggLayer::Conv(_))) {
             return Err(ModelError::config("arch", "must start with a conv layer"));
+        }
+        if let Some(i) = out
+            .windows(2)
+            .position(|w| matches!(w[0], VggLayer::Full(_)) && !matches!(w[1], VggLayer::Full(_)))
+        {
+            return Err(ModelError::config(
+                "arch",
+                format!(
+                    "entry {} follows the fully connected `F` entry {}: `F` entries must come last",
+                    i + 2,
+                    i + 1
+                ),
+            ));
         }
         // Each pool belongs to the conv before it (the SNN pools that conv's
         // spikes); two pools in a row would have no conv between them.
@@ -155,37 +199,57 @@ impl VggConfig {
                 ));
             }
         }
+        self.sides()?;
+        Ok(())
+    }
+
+    /// The side of the feature map each layer of [`layers`](Self::layers)
+    /// receives, and the side leaving the last one.
+    fn sides(&self) -> Result<(Vec<usize>, usize), ModelError> {
         let layers = self.layers()?;
         let pools = layers.iter().filter(|l| **l == VggLayer::AvgPool).count();
         let mut size = self.image_size;
-        for _ in 0..pools {
-            if size < 2 || !size.is_multiple_of(2) {
-                return Err(ModelError::config(
-                    "image_size",
-                    format!(
-                        "{} cannot be halved by {pools} average pools",
-                        self.image_size
-                    ),
-                ));
+        let mut sides = Vec::with_capacity(layers.len());
+        for layer in &layers {
+            sides.push(size);
+            match layer {
+                VggLayer::Conv(_) => {}
+                VggLayer::Full(_) => size = 1,
+                VggLayer::AvgPool => {
+                    if size < 2 || !size.is_multiple_of(2) {
+                        return Err(ModelError::config(
+                            "image_size",
+                            format!(
+                                "{} cannot be halved by {pools} average pools",
+                                self.image_size
+                            ),
+                        ));
+                    }
+                    size /= 2;
+                }
             }
-            size /= 2;
         }
-        Ok(())
+        Ok((sides, size))
+    }
+
+    /// The side of the feature map entering each layer of
+    /// [`layers`](Self::layers) (an `F` layer's kernel covers it).
+    pub fn input_sides(&self) -> Result<Vec<usize>, ModelError> {
+        Ok(self.sides()?.0)
     }
 
     /// Flattened feature size entering the first fully connected layer.
     pub fn flat_features(&self) -> Result<usize, ModelError> {
         let layers = self.layers()?;
-        let pools = layers.iter().filter(|l| **l == VggLayer::AvgPool).count() as u32;
         let last = layers
             .iter()
             .rev()
             .find_map(|l| match l {
-                VggLayer::Conv(c) => Some(*c),
+                VggLayer::Conv(c) | VggLayer::Full(c) => Some(*c),
                 VggLayer::AvgPool => None,
             })
             .unwrap_or(self.in_channels);
-        let side = self.image_size >> pools;
+        let side = self.sides()?.1;
         Ok(last * side * side)
     }
 }
@@ -228,6 +292,30 @@ mod tests {
             .validate()
             .unwrap_err();
         assert!(e.to_string().contains("start with a conv"), "{e}");
+    }
+
+    /// `F` entries: fully connected hidden layers over the whole map, last.
+    #[test]
+    fn full_entries_parse_and_come_last() {
+        let c = VggConfig::vgg16(3, 32, 10)
+            .with_arch("8,A,16,A,F64".into())
+            .with_width(0.5);
+        c.validate().unwrap();
+        let layers = c.layers().unwrap();
+        // `width` scales the convs, not the F units.
+        assert_eq!(layers[4], VggLayer::Full(64));
+        assert_eq!(layers[2], VggLayer::Conv(8));
+        assert_eq!(c.input_sides().unwrap(), vec![32, 32, 16, 16, 8]);
+        assert_eq!(c.flat_features().unwrap(), 64);
+        for (arch, needle) in [
+            ("8,F64,A", "must come last"),
+            ("8,F64,16", "must come last"),
+            ("8,Fx", "unit count"),
+            ("F8,8", "start with a conv"),
+        ] {
+            let e = c.clone().with_arch(arch.into()).validate().unwrap_err();
+            assert!(e.to_string().contains(needle), "{arch}: {e}");
+        }
     }
 
     /// Issue 9: two pools in a row passed validation and panicked in the first forward.

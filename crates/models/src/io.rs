@@ -8,9 +8,11 @@
 //!   **safetensors** (`.safetensors`, readable by PyTorch, NumPy, candle...).
 //!   Tensor names are the module paths: `ann.convs.{i}.weight` (`[out, in, 3, 3]`),
 //!   `ann.fc1.weight` (`[flat, hidden]`, Burn's row layout: input-major, the
-//!   transpose of PyTorch's), `ann.fc2.weight` (`[hidden, classes]`), and for
-//!   an SNN `neurons.{l}.threshold` (`[1]`, one per spiking layer) — an ANN's
-//!   names are the same without the `ann.` prefix. All f32.
+//!   transpose of PyTorch's), `ann.fc2.weight` (`[hidden, classes]`), with
+//!   [`VggConfig::bias`] also `ann.convs.{i}.bias`, `ann.fc1.bias`,
+//!   `ann.fc2.bias`, and for an SNN `neurons.{l}.threshold` (`[1]`, one per
+//!   spiking layer) — an ANN's names are the same without the `ann.` prefix.
+//!   All f32. `F` layers (`VggLayer::Full`) are entries of `convs`.
 //! - a JSON sidecar with the same stem (`model.json`): `{"format":
 //!   "privatesnn-model", "version": 1, "kind": "ann"|"snn", "vgg": {...},
 //!   "snn": {...}}`, the configs needed to rebuild the module. In safetensors
@@ -109,7 +111,8 @@ pub fn atomic_write(path: &Path, bytes: &[u8]) -> Result<(), ModelError> {
     Ok(())
 }
 
-/// The weights of a VGG by name (`convs.{i}.weight`, `fc1.weight`, `fc2.weight`).
+/// The weights of a VGG by name (`convs.{i}.weight`, `fc1.weight`,
+/// `fc2.weight`, then the biases it has).
 fn vgg_weights(vgg: &Vgg) -> Vec<(String, burn::tensor::Tensor<1>)> {
     let mut out: Vec<(String, burn::tensor::Tensor<1>)> = vgg
         .convs
@@ -119,6 +122,16 @@ fn vgg_weights(vgg: &Vgg) -> Vec<(String, burn::tensor::Tensor<1>)> {
         .collect();
     out.push(("fc1.weight".into(), vgg.fc1.weight.val().flatten(0, 1)));
     out.push(("fc2.weight".into(), vgg.fc2.weight.val().flatten(0, 1)));
+    let biases = vgg
+        .convs
+        .iter()
+        .enumerate()
+        .map(|(i, c)| (format!("convs.{i}.bias"), c.bias.as_ref()))
+        .chain([
+            ("fc1.bias".to_string(), vgg.fc1.bias.as_ref()),
+            ("fc2.bias".to_string(), vgg.fc2.bias.as_ref()),
+        ]);
+    out.extend(biases.filter_map(|(name, b)| Some((name, b?.val()))));
     out
 }
 
@@ -231,6 +244,10 @@ fn read_meta(path: &Path, kind: ModelKind) -> Result<ModelMeta, ModelError> {
     if let Some(serde_json::Value::Object(snn)) = value.get_mut("snn") {
         snn.entry("detach_reset")
             .or_insert(serde_json::Value::Bool(false));
+    }
+    // Sidecars written before `bias` existed: every model was bias-free.
+    if let Some(serde_json::Value::Object(vgg)) = value.get_mut("vgg") {
+        vgg.entry("bias").or_insert(serde_json::Value::Bool(false));
     }
     let meta: ModelMeta = serde_json::from_value(value).map_err(|e| ModelError::Format {
         path: mpath.clone(),

@@ -13,6 +13,9 @@
 //!   spike totals ([`SnnOutput`]).
 //! - [`io`]: save/load with thresholds, as burnpack or safetensors plus a JSON
 //!   sidecar (format documented there), with atomic writes.
+//! - [`import`]: a VGG trained in PyTorch (the PrivateSNN code's or
+//!   torchvision's layout, `.pt`/`.pth`/`.safetensors`), batch norm and
+//!   torchvision's adaptive pool folded, every shape checked.
 //!
 //! # Example
 //!
@@ -38,6 +41,7 @@
 mod ann;
 mod config;
 mod error;
+pub mod import;
 pub mod io;
 mod snn;
 

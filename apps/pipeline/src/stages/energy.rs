@@ -7,6 +7,7 @@ use std::fmt::Write;
 use std::time::Instant;
 
 use anyhow::{Context, Result};
+use burn::nn::PaddingConfig2d;
 use privatesnn_energy::{EnergyReport, Layer, energy, spikes_per_neuron};
 use privatesnn_models::Vgg;
 use serde::{Deserialize, Serialize};
@@ -63,26 +64,36 @@ pub struct EnergyStageReport {
 /// The VGG as energy layers (convs, fc1, fc2) and the populations feeding
 /// them: the input pixels, then each spiking layer's outputs.
 pub fn vgg_layers(vgg: &Vgg, input: [usize; 3]) -> Result<(Vec<Layer>, Vec<u64>)> {
-    let [c, mut h, mut w] = input;
+    let [c, h, w] = input;
     let mut layers = Vec::new();
     let mut populations = vec![(c * h * w) as u64];
-    for (i, (conv, &pool)) in vgg.convs.iter().zip(&vgg.pool_after).enumerate() {
+    let mut size = [h, w];
+    for (i, (conv, next)) in vgg
+        .convs
+        .iter()
+        .zip(vgg.conv_output_sizes([h, w]))
+        .enumerate()
+    {
         let [out, inp, kh, kw] = conv.weight.dims();
+        // 3x3 convs are padded by 1; `F` layers (a kernel over the whole
+        // map) are not.
+        let padding = match conv.padding {
+            PaddingConfig2d::Explicit(top, ..) => top,
+            PaddingConfig2d::Valid => 0,
+            PaddingConfig2d::Same => kh / 2,
+        };
         let layer = Layer::conv2d(
             &format!("conv{}", i + 1),
             inp,
             out,
             [kh, kw],
             1,
-            kh / 2,
-            [h, w],
+            padding,
+            size,
         )?;
         populations.push(layer.neurons);
         layers.push(layer);
-        if pool {
-            h /= 2;
-            w /= 2;
-        }
+        size = next;
     }
     let [fin, hidden] = vgg.fc1.weight.dims();
     let [_, classes] = vgg.fc2.weight.dims();

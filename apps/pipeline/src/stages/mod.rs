@@ -7,6 +7,8 @@ pub mod convert;
 pub mod encrypt;
 pub mod energy;
 pub mod evaluate;
+pub mod export_nir;
+pub mod import_ann;
 pub mod synthesize;
 pub mod train_ann;
 

@@ -78,7 +78,9 @@ impl Snn {
                 totals.into_iter().zip(counts).map(|(a, b)| a + b).collect()
             };
         }
-        let membrane = self.ann.fc2.forward(acc.expect("timesteps > 0"));
+        let membrane = self
+            .ann
+            .output_membrane(acc.expect("timesteps > 0"), timesteps);
         SnnOutput {
             logits: membrane.clone().div_scalar(timesteps as f64),
             membrane,

@@ -168,3 +168,5 @@ pub use chunked::ChunkedBackward;
 pub use layerwise::LayerInputs;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_bias;

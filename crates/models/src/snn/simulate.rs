@@ -56,18 +56,17 @@ impl Snn {
         encoder: &mut PoissonEncoder,
     ) -> (Vec<Option<Tensor<5>>>, Option<Tensor<3>>) {
         let device = input.device();
-        let [n, _, mut h, mut w] = input.dims();
+        let [n, _, h, w] = input.dims();
+        let sizes = self.ann.conv_output_sizes([h, w]);
         let mut conv = Vec::with_capacity(self.ann.convs.len());
-        for (layer, &pool) in self.ann.convs.iter().zip(&self.ann.pool_after) {
+        for ((layer, &pool), [h, w]) in self.ann.convs.iter().zip(&self.ann.pool_after).zip(sizes) {
+            // Dropout sites are the convs without a pool: their output size
+            // is the size leaving them.
             let [c, ..] = layer.weight.dims();
             let p = self.ann.conv_dropout.prob;
             conv.push(
                 (!pool && p > 0.0).then(|| encoder.dropout_mask([1, n, c, h, w], p, &device)),
             );
-            if pool {
-                h /= 2;
-                w /= 2;
-            }
         }
         let [_, hidden] = self.ann.fc1.weight.dims();
         let p = self.ann.fc_dropout.prob;
@@ -92,8 +91,9 @@ impl Snn {
     /// Dropout masks (training on an autodiff device only) are drawn once per
     /// call from `encoder`'s stream, before any input spikes, and kept across
     /// timesteps. The
-    /// output layer is linear and bias-free, so it is applied once to the
-    /// summed `fc1` spikes (= the sum over time of its membrane increments).
+    /// output layer is linear, so it is applied once to the summed `fc1`
+    /// spikes (= the sum over time of its membrane increments; a bias counts
+    /// once per timestep, [`Vgg::output_membrane`](crate::Vgg::output_membrane)).
     ///
     /// Works with and without autodiff (STBP training backpropagates through it).
     ///
@@ -196,7 +196,7 @@ impl Snn {
                 totals.into_iter().zip(counts).map(|(a, b)| a + b).collect()
             };
             if start == checkpoints[next] {
-                let membrane = self.ann.fc2.forward(acc.clone());
+                let membrane = self.ann.output_membrane(acc.clone(), start);
                 emit(SnnOutput {
                     logits: membrane.clone().div_scalar(start as f64),
                     membrane,

@@ -40,6 +40,17 @@ pub fn run(ctx: &Ctx) -> Result<()> {
     if ctx.up_to_date(Artifact::Ann)? {
         return Ok(());
     }
+    // An imported ANN is not retrained behind the user's back.
+    if let Some(import) =
+        crate::provenance::made_by(&ctx.art, Artifact::Ann).filter(|m| m.starts_with("import-ann"))
+        && !ctx.force
+    {
+        bail!(
+            "{} was imported (`{import}`) and is out of date (see above); run that import \
+             again, or pass --force to train an ANN on the real data instead",
+            ctx.art.ann().display()
+        );
+    }
     ctx.begin(Artifact::Ann)?;
     let acc = train(ctx).context("train-ann")?;
     ctx.finish(Artifact::Ann)?;

@@ -51,6 +51,9 @@ pub struct TrainReport {
     pub epochs: Vec<EpochMetrics>,
     /// Test accuracy of the final model, percent.
     pub final_test_acc: Option<f64>,
+    /// Set when the ANN was imported (`import-ann`) rather than trained.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub imported: Option<crate::stages::import_ann::Imported>,
 }
 
 /// State shared between the renderer (owned by the learner) and the stage.

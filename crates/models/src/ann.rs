@@ -150,24 +150,6 @@ impl Vgg {
         }
         out
     }
-
-    /// The output layer's bias times `steps - 1`, to add to `fc2` applied
-    /// once to spikes summed over `steps` timesteps: `Σ_t (W s_t + b) =
-    /// fc2(Σ_t s_t) + (steps - 1) b`. `None` without a bias.
-    pub fn output_bias_correction(&self, steps: usize) -> Option<Tensor<1>> {
-        let bias = self.fc2.bias.as_ref()?;
-        (steps > 1).then(|| bias.val().mul_scalar((steps - 1) as f64))
-    }
-
-    /// `fc2` applied to `fc1` spikes summed over `steps` timesteps: the
-    /// accumulated output membrane `u_T` (bias counted once per step).
-    pub fn output_membrane(&self, summed: Tensor<2>, steps: usize) -> Tensor<2> {
-        let membrane = self.fc2.forward(summed);
-        match self.output_bias_correction(steps) {
-            Some(b) => membrane + b.unsqueeze_dim(0),
-            None => membrane,
-        }
-    }
 }
 
 #[cfg(test)]

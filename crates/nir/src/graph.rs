@@ -142,11 +142,17 @@ pub fn export_graph(snn: &Snn, config: &VggConfig) -> Result<NirGraph, ExportErr
         }),
     )?;
     let sizes = ann.conv_output_sizes([config.image_size, config.image_size]);
+    // The SNN's bias currents: each bias over the product of the thresholds
+    // before its layer (`Snn::bias_scales`).
+    let scales = snn.bias_scales();
+    let scaled = |b: Vec<f32>, scale: f64| -> Vec<f32> {
+        b.into_iter().map(|v| (v as f64 / scale) as f32).collect()
+    };
     for (i, (conv, &pool)) in ann.convs.iter().zip(&ann.pool_after).enumerate() {
         let (wshape, w) = host(conv.weight.val());
         let out = wshape[0];
         let bias = match &conv.bias {
-            Some(b) => host(b.val()).1,
+            Some(b) => scaled(host(b.val()).1, scales[i]),
             None => vec![0.0; out],
         };
         let padding = match conv.padding {
@@ -214,16 +220,17 @@ pub fn export_graph(snn: &Snn, config: &VggConfig) -> Result<NirGraph, ExportErr
             metadata: MetadataMap::new(),
         }),
     )?;
-    let linear = |l: &burn::nn::Linear| -> Result<(Tensor, Tensor, usize), ExportError> {
-        // Burn's `[in, out]` → NIR's (PyTorch's) `[out, in]`.
-        let (s, w) = host(l.weight.val().transpose());
-        let bias = match &l.bias {
-            Some(b) => host(b.val()).1,
-            None => vec![0.0; s[0]],
+    let linear =
+        |l: &burn::nn::Linear, scale: f64| -> Result<(Tensor, Tensor, usize), ExportError> {
+            // Burn's `[in, out]` → NIR's (PyTorch's) `[out, in]`.
+            let (s, w) = host(l.weight.val().transpose());
+            let bias = match &l.bias {
+                Some(b) => scaled(host(b.val()).1, scale),
+                None => vec![0.0; s[0]],
+            };
+            Ok((f32s(s.clone(), w)?, f32s(vec![s[0]], bias)?, s[0]))
         };
-        Ok((f32s(s.clone(), w)?, f32s(vec![s[0]], bias)?, s[0]))
-    };
-    let (w, b, hidden) = linear(&ann.fc1)?;
+    let (w, b, hidden) = linear(&ann.fc1, scales[ann.convs.len()])?;
     add(
         &mut g,
         "fc1",
@@ -239,7 +246,7 @@ pub fn export_graph(snn: &Snn, config: &VggConfig) -> Result<NirGraph, ExportErr
         "lif_fc1",
         neuron(&[hidden], thresholds[last], leak, reset)?,
     )?;
-    let (w, b, classes) = linear(&ann.fc2)?;
+    let (w, b, classes) = linear(&ann.fc2, scales[ann.convs.len() + 1])?;
     add(
         &mut g,
         "fc2",

@@ -7,7 +7,8 @@
 //! # The graph
 //!
 //! `input [C, H, W]` → per conv: `Conv2d` (weight `[out, in, kh, kw]`,
-//! bias, stride 1, padding 1 for the 3x3 convs, none for `F` layers) → `IF`
+//! bias as the SNN applies it — over the product of the thresholds before
+//! the layer, `Snn::bias_scales` — stride 1, padding 1 for the 3x3 convs, none for `F` layers) → `IF`
 //! (or `LIF`) with the layer's threshold → `AvgPool2d` 2x2 where the VGG
 //! pools → `Flatten` → `Affine` (`fc1`, weight `[out, in]`) → `IF` →
 //! `Affine` (`fc2`) → `I` (an integrator, `r = 1`: the accumulated output

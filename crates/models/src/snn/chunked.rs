@@ -92,7 +92,7 @@ impl Snn {
             });
         }
         let acc = Tensor::from_inner(acc.expect("timesteps > 0")).require_grad();
-        let membrane = self.ann.output_membrane(acc.clone(), timesteps);
+        let membrane = self.output_membrane(acc.clone(), timesteps);
         let value = loss(membrane.clone());
         let grads = value.backward();
         let g_acc: Tensor<2> = Tensor::from_inner(acc.grad(&grads).expect("u_T depends on fc1"));

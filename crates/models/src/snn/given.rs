@@ -78,9 +78,7 @@ impl Snn {
                 totals.into_iter().zip(counts).map(|(a, b)| a + b).collect()
             };
         }
-        let membrane = self
-            .ann
-            .output_membrane(acc.expect("timesteps > 0"), timesteps);
+        let membrane = self.output_membrane(acc.expect("timesteps > 0"), timesteps);
         SnnOutput {
             logits: membrane.clone().div_scalar(timesteps as f64),
             membrane,

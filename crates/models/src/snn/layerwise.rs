@@ -102,7 +102,7 @@ impl Snn {
         let mut state: Option<LifState<5>> = None;
         let mut chunks = Vec::with_capacity(inputs.chunks.len());
         for (tc, x) in inputs.chunks {
-            let cur = self.ann.convs[layer].forward(x);
+            let cur = self.conv_current(layer, x);
             let [_, c, h, w] = cur.dims();
             let (s, st) = self.neurons[layer].forward_seq(cur.reshape([tc, n, c, h, w]), state);
             state = Some(st);
@@ -125,12 +125,12 @@ impl Snn {
     /// time-major: `[T_c, N * C * H * W]`-reshapable `[T_c, N, ...]`.
     fn layer_current(&self, layer: usize, tc: usize, n: usize, x: Tensor<4>) -> Tensor<3> {
         if layer < self.ann.convs.len() {
-            let cur = self.ann.convs[layer].forward(x);
+            let cur = self.conv_current(layer, x);
             let [_, c, h, w] = cur.dims();
             cur.reshape([tc, n, c * h * w])
         } else {
             let flat: Tensor<3> = x.reshape([tc as i64, n as i64, -1]);
-            self.ann.fc1.forward(flat)
+            self.fc1_current(flat)
         }
     }
 }

@@ -159,6 +159,7 @@ impl Snn {
     }
 }
 
+mod bias;
 mod chunked;
 mod given;
 mod layerwise;

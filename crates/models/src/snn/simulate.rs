@@ -93,7 +93,7 @@ impl Snn {
     /// timesteps. The
     /// output layer is linear, so it is applied once to the summed `fc1`
     /// spikes (= the sum over time of its membrane increments; a bias counts
-    /// once per timestep, [`Vgg::output_membrane`](crate::Vgg::output_membrane)).
+    /// once per timestep, [`Snn::output_membrane`]).
     ///
     /// Works with and without autodiff (STBP training backpropagates through it).
     ///
@@ -196,7 +196,7 @@ impl Snn {
                 totals.into_iter().zip(counts).map(|(a, b)| a + b).collect()
             };
             if start == checkpoints[next] {
-                let membrane = self.ann.output_membrane(acc.clone(), start);
+                let membrane = self.output_membrane(acc.clone(), start);
                 emit(SnnOutput {
                     logits: membrane.clone().div_scalar(start as f64),
                     membrane,
@@ -235,7 +235,7 @@ impl Snn {
             Stimulus::Spikes(s) => {
                 let [tc, n, c, h, w] = s.dims();
                 let count = s.clone().abs().sum().detach();
-                let cur = self.ann.convs[0].forward(s.reshape([tc * n, c, h, w]));
+                let cur = self.conv_current(0, s.reshape([tc * n, c, h, w]));
                 (tc, n, vec![count], Some(cur))
             }
             Stimulus::Conv1Current(cur) => {
@@ -248,7 +248,7 @@ impl Snn {
         for i in 0..self.ann.convs.len() {
             let cur = match first.take() {
                 Some(cur) => cur,
-                None => self.ann.convs[i].forward(x.take().expect("set by the layer before")),
+                None => self.conv_current(i, x.take().expect("set by the layer before")),
             };
             let [_, c, h, w] = cur.dims();
             if let Some((layer, sink)) = probe.as_mut()
@@ -272,7 +272,7 @@ impl Snn {
         }
         let x = x.expect("a VGG has convs");
         let flat: Tensor<3> = x.reshape([tc as i64, n as i64, -1]);
-        let cur = self.ann.fc1.forward(flat);
+        let cur = self.fc1_current(flat);
         if let Some((_, sink)) = probe.as_mut() {
             // The probe is fc1 (conv probes returned above).
             let [_, _, f] = cur.dims();
@@ -314,7 +314,7 @@ impl Snn {
             let mut counts = vec![s_in.clone().abs().sum()];
             let mut x = s_in;
             for (i, state) in conv_states.iter_mut().enumerate() {
-                let (s, st) = self.neurons[i].forward(self.ann.convs[i].forward(x), state.take());
+                let (s, st) = self.neurons[i].forward(self.conv_current(i, x), state.take());
                 *state = Some(st);
                 counts.push(s.clone().sum());
                 x = if self.ann.pool_after[i] {
@@ -324,10 +324,10 @@ impl Snn {
                 };
             }
             let (s, st) = self.neurons[convs]
-                .forward(self.ann.fc1.forward(x.flatten::<2>(1, 3)), fc_state.take());
+                .forward(self.fc1_current(x.flatten::<2>(1, 3)), fc_state.take());
             fc_state = Some(st);
             counts.push(s.clone().sum());
-            let inc = self.ann.fc2.forward(s);
+            let inc = self.output_membrane(s, 1);
             out_mem = Some(match out_mem {
                 Some(m) => m + inc,
                 None => inc,

@@ -63,14 +63,17 @@ fn biased_layer_major_equals_stepwise() {
         let slow = snn.forward_stepwise(x.clone(), 20, &mut PoissonEncoder::new(4));
         assert_eq!(fast.spike_totals(), slow.spike_totals(), "chunk {chunk}");
         assert!(fast.spike_totals().iter().all(|&s| s > 0.0));
+        // The bias currents are large here (thresholds 0.3: b / 0.3^k), so
+        // summing 20 increments and one multiply differ in the last bits.
         fast.membrane
             .into_data()
-            .assert_approx_eq::<f32>(&slow.membrane.into_data(), Tolerance::absolute(1e-4));
+            .assert_approx_eq::<f32>(&slow.membrane.into_data(), Tolerance::rel_abs(1e-5, 1e-4));
     }
 }
 
 /// With the output weights 0, whatever the hidden layers do, the output
-/// membrane is `T · b` and the logits `b`.
+/// membrane is `T · b / Λ_L` and the logits `b / Λ_L` (here every threshold
+/// is 1, so `Λ_L = 1`).
 #[test]
 fn output_bias_counts_once_per_timestep() {
     let device = Device::flex();
@@ -135,5 +138,60 @@ fn biased_chunked_backward_equals_the_full_backward() {
                 );
             }
         }
+    }
+}
+
+/// With every weight 0, a layer's current is its bias over the product of
+/// the thresholds before it (conv1: the bias itself; the layer-major,
+/// kept-input and step-by-step paths alike).
+#[test]
+fn bias_currents_are_scaled_by_the_thresholds_before() {
+    let device = Device::flex();
+    let mut ann = biased(&device, 5);
+    for conv in &mut ann.convs {
+        conv.weight = conv.weight.clone().map(|w| w.zeros_like());
+    }
+    ann.fc1.weight = ann.fc1.weight.clone().map(|w| w.zeros_like());
+    ann.fc2.weight = ann.fc2.weight.clone().map(|w| w.zeros_like());
+    let thresholds = [2.0, 0.5, 4.0, 1.5];
+    let snn = Snn::from_ann(ann, &SnnConfig::new().with_time_chunk(2)).with_thresholds(&thresholds);
+    assert_eq!(snn.bias_scales(), vec![1.0, 2.0, 1.0, 4.0, 6.0]);
+    let x = input(&device);
+    let biases: Vec<Vec<f32>> = snn
+        .ann
+        .convs
+        .iter()
+        .map(|c| c.bias.as_ref().expect("bias").val())
+        .chain([snn.ann.fc1.bias.as_ref().expect("bias").val()])
+        .map(|b| b.into_data().iter::<f32>().collect())
+        .collect();
+    let scales = snn.bias_scales();
+    for (layer, bias) in biases.iter().enumerate() {
+        let mut currents = Vec::new();
+        snn.layer_currents(x.clone(), 3, layer, &mut PoissonEncoder::new(1), &mut |c| {
+            currents.push(c)
+        });
+        let c: Vec<f32> = Tensor::cat(currents, 0).into_data().iter::<f32>().collect();
+        // Every timestep and image, channel ch's current is b[ch] / Λ
+        // (rows: T = 3 steps; each row N = 3 images of C x H x W, channel-major).
+        let row = c.len() / 3;
+        let hw = row / 3 / bias.len();
+        for (k, v) in c.iter().enumerate() {
+            let ch = (k % row) % (bias.len() * hw) / hw;
+            let expected = bias[ch] / scales[layer] as f32;
+            assert!(
+                (v - expected).abs() < 1e-6,
+                "layer {layer}, element {k}: current {v}, expected {expected}"
+            );
+        }
+    }
+    let out = snn.forward_timesteps(x.clone(), 5, &mut PoissonEncoder::new(2));
+    let slow = snn.forward_stepwise(x, 5, &mut PoissonEncoder::new(2));
+    let b = snn.ann.fc2.bias.as_ref().expect("bias").val();
+    let expected = b.div_scalar(6.0).unsqueeze_dim::<2>(0).repeat_dim(0, 3);
+    for logits in [out.logits, slow.logits] {
+        logits
+            .into_data()
+            .assert_approx_eq::<f32>(&expected.clone().into_data(), Tolerance::absolute(1e-6));
     }
 }

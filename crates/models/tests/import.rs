@@ -198,6 +198,19 @@ fn corrupt_and_missing_files_are_named() {
             .to_string();
         assert!(e.contains(name) && e.contains("not a readable"), "{e}");
     }
+    let bad_eps = ImportOptions {
+        bn_eps: f64::NAN,
+        ..ImportOptions::default()
+    };
+    let e = import_pytorch(
+        &fixture("torchvision_vgg16_bn.pt"),
+        &config,
+        &bad_eps,
+        &device,
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(e.contains("epsilon"), "{e}");
     let path = dir.path().join("weights.npz");
     std::fs::write(&path, b"x").expect("write");
     let e = import_pytorch(&path, &config, &options, &device)

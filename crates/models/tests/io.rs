@@ -209,3 +209,29 @@ fn detach_reset_round_trips_and_old_sidecars_load() {
     let (loaded, _, loaded_cfg) = load_snn(&path, &device).unwrap();
     assert!(!loaded_cfg.detach_reset && loaded.neurons.iter().all(|n| !n.detach_reset));
 }
+
+/// `bias` is saved with the architecture; sidecars written before it existed
+/// (every model bias-free) still load.
+#[test]
+fn bias_round_trips_and_old_sidecars_load() {
+    let device = Device::flex();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("ann.bpk");
+    let config = VggConfig::new()
+        .with_in_channels(1)
+        .with_image_size(8)
+        .with_arch("4,A,F6".into())
+        .with_hidden(8);
+    let biased = config.clone().with_bias(true);
+    save_ann(&biased.init(&device), &biased, &path).unwrap();
+    let (ann, loaded) = load_ann(&path, &device).unwrap();
+    assert!(loaded.bias && ann.convs.iter().all(|c| c.bias.is_some()));
+    save_ann(&config.init(&device), &config, &path).unwrap();
+    let meta_path = meta_path(&path);
+    let mut meta: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&meta_path).unwrap()).unwrap();
+    meta["vgg"].as_object_mut().unwrap().remove("bias");
+    std::fs::write(&meta_path, meta.to_string()).unwrap();
+    let (ann, loaded) = load_ann(&path, &device).unwrap();
+    assert!(!loaded.bias && ann.fc2.bias.is_none());
+}

@@ -287,3 +287,29 @@ pub fn markdown(r: &EnergyStageReport) -> String {
     let _ = writeln!(s, "\n![spikes per neuron](energy-spikes.png)");
     s
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use burn::tensor::Device;
+    use privatesnn_models::VggConfig;
+
+    /// A 3x3 conv (padding 1) and an `F` layer (a kernel over the whole map,
+    /// no padding), counted by hand.
+    #[test]
+    fn f_layers_are_counted_as_the_linear_layer_they_are() {
+        let config = VggConfig::new()
+            .with_in_channels(1)
+            .with_image_size(8)
+            .with_arch("4,A,F6".into())
+            .with_hidden(5)
+            .with_num_classes(3);
+        let vgg = config.init(&Device::flex());
+        let (layers, populations) = vgg_layers(&vgg, [1, 8, 8]).unwrap();
+        let macs: Vec<u64> = layers.iter().map(|l| l.macs).collect();
+        // conv1: 8x8 outputs x 4 channels x 9 inputs; F6: 6 outputs x 4x4x4
+        // inputs; fc1: 6 x 5; fc2: 5 x 3.
+        assert_eq!(macs, vec![64 * 4 * 9, 6 * 64, 30, 15]);
+        assert_eq!(populations, vec![64, 256, 6, 5]);
+    }
+}

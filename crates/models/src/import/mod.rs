@@ -191,6 +191,12 @@ pub fn import_pytorch(
         });
     }
     config.validate()?;
+    if !(options.bn_eps.is_finite() && options.bn_eps >= 0.0) {
+        return Err(fail(format!(
+            "batch-norm epsilon {} must be finite and >= 0",
+            options.bn_eps
+        )));
+    }
     let tensors = read_tensors(path, options).map_err(fail)?;
     let count = tensors.len();
     let dict = layout::parse(tensors, options.bn_eps).map_err(fail)?;

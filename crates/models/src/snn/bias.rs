@@ -28,25 +28,28 @@ impl Snn {
         out
     }
 
-    /// `Λ_{l-1}`, the product of the thresholds before spiking layer `layer`
-    /// (`layer` = the number of spiking layers: the output layer's `Λ_L`).
-    fn bias_scale(&self, layer: usize) -> f64 {
+    /// `Λ_{l-1}` on the device (no host read in the simulation loop): the
+    /// product of the thresholds before spiking layer `layer` (`layer` = the
+    /// number of spiking layers: the output layer's `Λ_L`); `None` for the
+    /// first layer (`Λ = 1`). It follows the threshold parameters, so a
+    /// trained threshold gets the gradient through the bias scale too.
+    fn bias_scale(&self, layer: usize) -> Option<Tensor<1>> {
         self.neurons[..layer]
             .iter()
-            .map(|n| n.threshold_value())
-            .product()
+            .map(|n| n.threshold.val())
+            .reduce(|a, b| a * b)
     }
 
-    /// `b · (1/Λ − 1)`: what turns the module's own bias into the scaled one.
-    fn bias_correction(bias: Tensor<1>, scale: f64) -> Option<Tensor<1>> {
-        (scale != 1.0).then(|| bias.mul_scalar(1.0 / scale - 1.0))
+    /// The bias current `b / Λ` minus the `b` the module already added.
+    fn bias_correction(bias: Tensor<1>, scale: Option<Tensor<1>>) -> Option<Tensor<1>> {
+        scale.map(|s| bias.clone().div(s) - bias)
     }
 
     /// Spiking conv layer `i`'s input current for spikes `x` (`[B, C, H, W]`).
     pub(crate) fn conv_current(&self, i: usize, x: Tensor<4>) -> Tensor<4> {
         let conv = &self.ann.convs[i];
         let cur = conv.forward(x);
-        let Some(bias) = conv.bias.as_ref().filter(|_| i > 0) else {
+        let Some(bias) = &conv.bias else {
             return cur;
         };
         match Self::bias_correction(bias.val(), self.bias_scale(i)) {
@@ -76,8 +79,12 @@ impl Snn {
             return membrane;
         };
         // fc2 added `b` once; the membrane needs `steps · b / Λ_L`.
-        let scale = self.bias_scale(self.neurons.len());
-        let add = bias.val().mul_scalar(steps as f64 / scale - 1.0);
+        let b = bias.val();
+        let per_step = match self.bias_scale(self.neurons.len()) {
+            Some(scale) => b.clone().div(scale),
+            None => b.clone(),
+        };
+        let add = per_step.mul_scalar(steps as f64) - b;
         membrane + add.unsqueeze_dim(0)
     }
 }

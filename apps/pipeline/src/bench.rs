@@ -55,7 +55,7 @@ fn finite(x: f32, what: &str) -> Result<()> {
     Ok(())
 }
 
-/// Runs the three measurements on `device`.
+/// Runs the measurements on `device`.
 pub fn bench(args: &BenchArgs, device: &Device) -> Result<Vec<Measurement>> {
     ensure!(
         args.batch > 0 && args.timesteps > 0 && args.iters > 0 && args.time_chunk > 0,
@@ -77,7 +77,9 @@ pub fn bench(args: &BenchArgs, device: &Device) -> Result<Vec<Measurement>> {
         args.width, args.channels, args.size, args.size, args.timesteps, args.time_chunk
     );
     let mut out = Vec::new();
-    let wanted = |p: BenchPart| args.only.is_empty() || args.only.contains(&p);
+    let wanted = |p: BenchPart| {
+        (args.only.is_empty() && p != BenchPart::SpikeConv) || args.only.contains(&p)
+    };
     let ad = crate::common::autodiff(device);
     let mut enc = PoissonEncoder::new(0);
     let snn_cfg = SnnConfig::new()
@@ -200,14 +202,23 @@ pub fn run(cli: &crate::cli::Cli, args: &BenchArgs) -> Result<()> {
         .clone()
         .unwrap_or_else(crate::artifacts::Artifacts::default_bench_out);
     let art = crate::artifacts::Artifacts::new(&out);
-    let results = bench(args, &cli.device.device()).context("bench")?;
+    let device = cli.device.device();
+    let results = bench(args, &device).context("bench")?;
+    let spike_conv = args.only.contains(&BenchPart::SpikeConv).then(|| {
+        let n = args.batch * args.time_chunk.min(args.timesteps);
+        crate::bench_conv::bench_spike_conv(args.width, args.size, n, args.iters, &device)
+    });
     let peak = crate::common::peak_rss_mib();
     if let Some(mib) = peak {
         println!("peak resident memory of the process: {mib:.0} MiB");
     }
     crate::common::write_json(
         &art.bench(),
-        &serde_json::json!({ "measurements": results, "peak_rss_mib": peak }),
+        &serde_json::json!({
+            "measurements": results,
+            "spike_conv": spike_conv,
+            "peak_rss_mib": peak
+        }),
     )?;
     println!("wrote {}", art.bench().display());
     Ok(())

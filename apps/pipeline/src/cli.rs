@@ -217,4 +217,7 @@ pub enum BenchPart {
     Stbp,
     /// Synthesis iterations.
     Synthesis,
+    /// The event-driven spike convolution against the dense one, per layer
+    /// shape and input density (not part of the default set).
+    SpikeConv,
 }

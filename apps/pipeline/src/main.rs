@@ -3,6 +3,7 @@
 
 mod artifacts;
 mod bench;
+mod bench_conv;
 mod cli;
 mod common;
 mod config;

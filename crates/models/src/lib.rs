@@ -44,6 +44,7 @@ mod error;
 pub mod import;
 pub mod io;
 mod snn;
+pub mod spike_conv;
 
 pub use ann::Vgg;
 pub use config::{VGG11_ARCH, VGG16_ARCH, VggConfig, VggLayer};

@@ -39,7 +39,9 @@
 //! ```
 #![warn(missing_docs)]
 
+pub mod cpu;
 mod encoder;
+pub mod fused;
 mod lif;
 mod surrogate;
 

@@ -48,7 +48,7 @@ impl Snn {
     /// Spiking conv layer `i`'s input current for spikes `x` (`[B, C, H, W]`).
     pub(crate) fn conv_current(&self, i: usize, x: Tensor<4>) -> Tensor<4> {
         let conv = &self.ann.convs[i];
-        let cur = conv.forward(x);
+        let cur = crate::spike_conv::spike_conv2d(conv, x);
         let Some(bias) = &conv.bias else {
             return cur;
         };

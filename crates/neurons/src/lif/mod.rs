@@ -6,6 +6,8 @@ use burn::tensor::{Device, Tensor, TensorData};
 use serde::{Deserialize, Serialize};
 
 use crate::Surrogate;
+use crate::fused::FusedLifBackend;
+use burn::backend::Dispatch;
 
 /// What happens to the membrane after a spike.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -191,11 +193,15 @@ impl Lif {
     /// - state membrane: `[1, N, ...]`; `None` starts from zero
     /// - output spikes: `[T, N, ...]`
     ///
-    /// Without autodiff on a CPU device (flex, ndarray) the recurrence runs
-    /// as one loop over the host values (one read and one write per chunk
-    /// instead of six tensor operations per timestep); the spikes and the
-    /// membrane are bit-identical to the tensor form (same f32 operations in
-    /// the same order; tested), which every other case uses.
+    /// On a CPU device (flex, ndarray) the recurrence runs as one loop over
+    /// the host values (one read and one write per chunk instead of six
+    /// tensor operations per timestep): without autodiff always, and under
+    /// autodiff (STBP) for a soft reset that is detached, with a fixed
+    /// threshold, as one operation with its own backward (the surrogate
+    /// gradient of the chunk in one reverse loop; see [`crate::fused`]).
+    /// The spikes and the membrane are bit-identical to the tensor form
+    /// (same f32 operations in the same order), the gradients equal it
+    /// within float rounding (tested); every other case uses the tensor form.
     pub fn forward_seq<const D: usize>(
         &self,
         input: Tensor<D>,
@@ -204,7 +210,49 @@ impl Lif {
         if host_scan(&input.device()) {
             return self.forward_seq_host(input, state);
         }
+        if self.fused_applies(&input.device()) {
+            return self.forward_seq_fused(input, state);
+        }
         self.forward_seq_tensor(input, state)
+    }
+
+    /// Whether [`forward_seq`](Self::forward_seq) takes the fused STBP form.
+    fn fused_applies(&self, device: &Device) -> bool {
+        device.is_autodiff()
+            && crate::cpu::is_host(device)
+            && self.reset == Reset::Subtract
+            && self.detach_reset
+            && !self.threshold.is_require_grad()
+    }
+
+    /// [`forward_seq`](Self::forward_seq) as one differentiable operation
+    /// ([`FusedLifBackend`]) on the chunk flattened to `[T, M]`.
+    fn forward_seq_fused<const D: usize>(
+        &self,
+        input: Tensor<D>,
+        state: Option<LifState<D>>,
+    ) -> (Tensor<D>, LifState<D>) {
+        let dims = input.dims();
+        let (steps, width) = (dims[0], dims[1..].iter().product::<usize>());
+        assert!(steps > 0, "forward_seq needs at least one timestep");
+        let device = input.device();
+        let membrane = match state {
+            Some(s) => s.membrane.reshape([1, width]),
+            None => Tensor::<2>::zeros([1, width], &device),
+        };
+        let out = <Dispatch as FusedLifBackend>::lif_soft_reset_spikes(
+            input.reshape([steps, width]).into_dispatch(),
+            membrane.into_dispatch(),
+            self.threshold_value() as f32,
+            self.leak as f32,
+            self.surrogate,
+        );
+        let out = Tensor::<2>::from_dispatch(out);
+        let mut state_dims = dims;
+        state_dims[0] = 1;
+        let spikes = out.clone().narrow(0, 0, steps).reshape(dims);
+        let membrane = out.narrow(0, steps, 1).reshape(state_dims);
+        (spikes, LifState { membrane })
     }
 
     /// [`forward_seq`](Self::forward_seq) as tensor operations, one step at a time.
@@ -279,12 +327,8 @@ impl Lif {
 }
 
 /// Whether [`Lif::forward_seq`] scans on the host: no autodiff, CPU backend.
-#[allow(deprecated)] // Device::ndarray: still a supported backend here
 fn host_scan(device: &Device) -> bool {
-    !device.is_autodiff() && {
-        let plain = device.clone().inner();
-        plain == Device::flex() || plain == Device::ndarray()
-    }
+    !device.is_autodiff() && crate::cpu::is_host(device)
 }
 
 /// A tensor's values as f32 on the host.
@@ -296,186 +340,4 @@ fn host_values<const D: usize>(t: Tensor<D>) -> Vec<f32> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use burn::tensor::TensorData;
-
-    fn dev() -> Device {
-        Device::flex()
-    }
-
-    fn run_seq(cfg: LifConfig, currents: &[f32]) -> Vec<f32> {
-        let device = dev();
-        let lif = cfg.init(&device);
-        let input = Tensor::<2>::from_data(
-            TensorData::new(currents.to_vec(), [currents.len(), 1]),
-            &device,
-        );
-        let (s, _) = lif.forward_seq(input, None);
-        s.into_data().try_to_vec::<f32>().unwrap()
-    }
-
-    /// The host scan (flex/ndarray without autodiff) is bit-identical to the
-    /// tensor form: spikes and membranes, across chunks, for IF and leaky
-    /// neurons, both resets, currents near the threshold.
-    #[test]
-    #[allow(deprecated)] // Device::ndarray
-    fn host_scan_equals_the_tensor_form_bit_for_bit() {
-        use burn::tensor::Distribution;
-        for device in [Device::flex(), Device::ndarray()] {
-            assert!(host_scan(&device) && !host_scan(&device.clone().autodiff()));
-            device.seed(8);
-            for (leak, reset, th) in [
-                (1.0, Reset::Subtract, 0.7),
-                (0.9, Reset::Subtract, 0.33),
-                (0.5, Reset::Zero, 1.0),
-                (1.0, Reset::Zero, 0.1),
-            ] {
-                let lif = LifConfig::new()
-                    .with_leak(leak)
-                    .with_reset(reset)
-                    .with_threshold(th)
-                    .init(&device);
-                let x =
-                    Tensor::<4>::random([7, 3, 5, 4], Distribution::Uniform(-0.5, 1.2), &device);
-                let (mut sh, mut st) = (None, None);
-                let (mut spikes_h, mut spikes_t) = (Vec::new(), Vec::new());
-                for chunk in [x.clone().narrow(0, 0, 3), x.clone().narrow(0, 3, 4)] {
-                    let (a, s1) = lif.forward_seq_host(chunk.clone(), sh.take());
-                    let (b, s2) = lif.forward_seq_tensor(chunk, st.take());
-                    spikes_h.push(a);
-                    spikes_t.push(b);
-                    sh = Some(s1);
-                    st = Some(s2);
-                }
-                let bits = |t: Tensor<4>| -> Vec<u32> {
-                    t.into_data().iter::<f32>().map(f32::to_bits).collect()
-                };
-                let (h, t) = (Tensor::cat(spikes_h, 0), Tensor::cat(spikes_t, 0));
-                assert!(h.clone().sum().into_scalar::<f32>() > 0.0, "some spikes");
-                assert_eq!(bits(h), bits(t));
-                let (mh, mt) = (sh.unwrap().membrane, st.unwrap().membrane);
-                assert_eq!(mh.dims(), [1, 3, 5, 4]);
-                assert_eq!(bits(mh), bits(mt));
-            }
-        }
-    }
-
-    #[test]
-    fn integrate_and_fire_soft_reset_matches_hand_computation() {
-        // θ = 1, λ = 1, I = 3/8 (exact in f32): u = .375 .75 1.125→spike→.125 .5 .875
-        // 1.25→spike→.25 .625
-        let s = run_seq(LifConfig::new(), &[0.375; 7]);
-        assert_eq!(s, vec![0., 0., 1., 0., 0., 1., 0.]);
-    }
-
-    #[test]
-    fn fires_only_strictly_above_threshold() {
-        let s = run_seq(LifConfig::new(), &[1.0, 0.0, 0.5, 0.5, 0.01]);
-        // u = 1.0 (no), 1.0 (no), 1.5 (spike, →0.5), 1.0 (no), 1.01 (spike)
-        assert_eq!(s, vec![0., 0., 1., 0., 1.]);
-    }
-
-    #[test]
-    fn leaky_hard_reset_matches_hand_computation() {
-        // λ = 0.5, θ = 1, hard reset. u: 0.8, 0.4+0.8=1.2→s→0, 0.8, 1.2→s→0, 0.8
-        let cfg = LifConfig::new().with_leak(0.5).with_reset(Reset::Zero);
-        let s = run_seq(cfg, &[0.8; 5]);
-        assert_eq!(s, vec![0., 1., 0., 1., 0.]);
-    }
-
-    #[test]
-    fn leaky_soft_reset_keeps_residue() {
-        // λ = 0.9, θ = 2: u1 = 2.5 → spike, residue 0.5; u2 = 0.45 + 2.5 = 2.95 → spike, 0.95;
-        // u3 = 0.855 + 0 = 0.855 → no; u4 = 0.7695 + 1.5 = 2.2695 → spike.
-        let cfg = LifConfig::new().with_leak(0.9).with_threshold(2.0);
-        let device = dev();
-        let lif = cfg.init(&device);
-        let input = Tensor::<2>::from_floats([[2.5], [2.5], [0.0], [1.5]], &device);
-        let (s, st) = lif.forward_seq(input, None);
-        assert_eq!(
-            s.into_data().try_to_vec::<f32>().unwrap(),
-            vec![1., 1., 0., 1.]
-        );
-        let u = st.membrane.into_data().try_to_vec::<f32>().unwrap()[0];
-        assert!((u - 0.2695).abs() < 1e-5, "membrane {u}");
-    }
-
-    #[test]
-    fn seq_equals_steps_and_state_carries_across_chunks() {
-        let device = dev();
-        let lif = LifConfig::new()
-            .with_leak(0.95)
-            .with_threshold(0.7)
-            .init(&device);
-        let data: Vec<f32> = (0..6 * 2 * 3)
-            .map(|i| ((i * 37 % 11) as f32) / 10.0 - 0.2)
-            .collect();
-        let input = Tensor::<3>::from_data(TensorData::new(data, [6, 2, 3]), &device);
-        let (all, _) = lif.forward_seq(input.clone(), None);
-        // chunks of 4 + 2
-        let (a, st) = lif.forward_seq(input.clone().narrow(0, 0, 4), None);
-        let (b, _) = lif.forward_seq(input.clone().narrow(0, 4, 2), Some(st));
-        let chunked = Tensor::cat(vec![a, b], 0);
-        all.clone()
-            .into_data()
-            .assert_eq(&chunked.into_data(), true);
-        // single steps
-        let mut state: Option<LifState<2>> = None;
-        let mut steps = Vec::new();
-        for x in input.iter_dim(0) {
-            let (s, st) = lif.forward(x.squeeze_dim::<2>(0), state);
-            steps.push(s.unsqueeze_dim::<3>(0));
-            state = Some(st);
-        }
-        all.into_data()
-            .assert_eq(&Tensor::cat(steps, 0).into_data(), true);
-    }
-
-    #[test]
-    #[should_panic = "LIF leak must be in (0, 1]"]
-    fn rejects_bad_leak() {
-        LifConfig::new().with_leak(1.5).init(&dev());
-    }
-
-    #[test]
-    #[should_panic = "LIF threshold must be finite and > 0"]
-    fn rejects_bad_threshold() {
-        LifConfig::new().with_threshold(0.0).init(&dev());
-    }
-
-    #[test]
-    fn reset_gradient_known_values_attached_and_detached() {
-        // Two steps, θ = 1, triangle scale 1, I = [1.2, 0.5]:
-        // u1 = 1.2 → s1 = 1 (surrogate g1 = 1 - 0.2 = 0.8), u1' = 0.2; u2 = 0.7 → s2 = 0 (g2 = 0.7).
-        // ds2/dI1 = g2 · d(u1 - s1)/dI1 = 0.7 · (1 - 0.8) = 0.14 with the reset attached,
-        // and 0.7 · 1 = 0.7 with it detached. Spikes are the same either way.
-        let device = Device::flex().autodiff();
-        for (detach, want) in [(false, 0.14f32), (true, 0.7)] {
-            let lif = LifConfig::new().with_detach_reset(detach).init(&device);
-            let x = Tensor::<2>::from_floats([[1.2], [0.5]], &device).require_grad();
-            let (s, _) = lif.forward_seq(x.clone(), None);
-            let spikes = s.clone().into_data().try_to_vec::<f32>().unwrap();
-            assert_eq!(spikes, vec![1.0, 0.0]);
-            let grads = s.narrow(0, 1, 1).sum().backward();
-            let g = x
-                .grad(&grads)
-                .unwrap()
-                .into_data()
-                .try_to_vec::<f32>()
-                .unwrap();
-            assert!(
-                (g[0] - want).abs() < 1e-5,
-                "detach {detach}: dI1 {} vs {want}",
-                g[0]
-            );
-            assert!((g[1] - 0.7).abs() < 1e-5, "dI2 {}", g[1]);
-        }
-    }
-
-    #[test]
-    fn with_threshold_replaces_value() {
-        let lif = LifConfig::new().init(&dev()).with_threshold(0.25);
-        assert!((lif.threshold_value() - 0.25).abs() < 1e-7);
-    }
-}
+mod tests;

@@ -18,12 +18,18 @@ warm-up step):
 The network is `pipeline bench`'s: VGG16 (`--width` multiplier, rounded as in
 Rust), bias-free 3x3 convs, 2x2 average pools, dropout after convs not
 followed by a pool (`--dropout CONV FC`), fc1 (4096) and fc2, signed Poisson
-input, IF neurons with soft reset, thresholds 1.0.
+input, IF neurons with soft reset, thresholds from layer-wise max-activation
+normalisation of the ANN on the bench input (threshold_l = lambda_l /
+lambda_{l-1}, lambda_l the largest ReLU activation of layer l): with
+thresholds 1.0 the random network's deep layers never spike and the STBP
+gradient is zero everywhere.
 
 With `--rust-bin target/release/pipeline` the script also runs
 `pipeline bench` with the same options on the same machine, in the same
 sitting, and prints both sides and the ratio (Rust / PyTorch; > 1 = Rust
-faster). Writes JSON with `--json`.
+faster). `--rounds R` runs both sides R times, in alternating order, and prints the
+medians and the range of the per-round ratios (on a shared machine the speed
+drifts between runs). Writes JSON with `--json`.
 
     python3 bench/torch_reference.py --width 0.125 --channels 1 --batch 8 \
         --timesteps 10 --threads 2 --rust-bin target/release/pipeline
@@ -33,6 +39,7 @@ import argparse
 import json
 import math
 import os
+import statistics
 import subprocess
 import tempfile
 import time
@@ -66,6 +73,25 @@ class Vgg(nn.Module):
         self.fc2 = nn.Linear(hidden, classes, bias=False)
         self.conv_dropout = conv_dropout
         self.fc_dropout = fc_dropout
+        self.thresholds = [1.0] * (len(self.convs) + 1)
+
+    @torch.no_grad()
+    def max_norm_thresholds(self, x):
+        """Layer-wise max-activation normalisation of the ANN on `x`: the
+        threshold of spiking layer l is lambda_l / lambda_{l-1}, lambda_l the
+        largest ReLU activation of layer l (lambda_{-1} = 1), so every layer
+        spikes at rates a_l / lambda_l (a converted network's regime, not a
+        random network's dead deep layers and zero gradient)."""
+        maxima = []
+        for conv, pool in zip(self.convs, self.pool_after):
+            x = F.relu(conv(x))
+            maxima.append(x.max().item())
+            if pool:
+                x = F.avg_pool2d(x, 2)
+        maxima.append(F.relu(self.fc1(x.flatten(1))).max().item())
+        prev = [1.0] + maxima[:-1]
+        self.thresholds = [m / p for m, p in zip(maxima, prev)]
+        return self.thresholds
 
     def forward(self, x):
         for conv, pool in zip(self.convs, self.pool_after):
@@ -140,14 +166,14 @@ def snn_layer_major(net, x, timesteps, chunk, training=False):
         s = poisson(x, tc).flatten(0, 1)
         for i, (conv, pool) in enumerate(zip(net.convs, net.pool_after)):
             cur = conv(s)
-            spikes, mems[i] = lif_scan(cur.view(tc, n, *cur.shape[1:]), mems[i])
+            spikes, mems[i] = lif_scan(cur.view(tc, n, *cur.shape[1:]), mems[i], net.thresholds[i])
             s = spikes.flatten(0, 1)
             if pool:
                 s = F.avg_pool2d(s, 2)
             elif masks[i] is not None:
                 s = (spikes * masks[i]).flatten(0, 1)
         cur = net.fc1(s.view(tc, n, -1))
-        spikes, mems[-1] = lif_scan(cur, mems[-1])
+        spikes, mems[-1] = lif_scan(cur, mems[-1], net.thresholds[-1])
         if fc_mask is not None:
             spikes = spikes * fc_mask
         summed = spikes.sum(0)
@@ -163,11 +189,11 @@ def snn_time_loop(net, x, timesteps):
     for _ in range(timesteps):
         s = poisson(x, 1)[0]
         for i, (conv, pool) in enumerate(zip(net.convs, net.pool_after)):
-            spikes, mems[i] = lif_scan(conv(s).unsqueeze(0), mems[i])
+            spikes, mems[i] = lif_scan(conv(s).unsqueeze(0), mems[i], net.thresholds[i])
             s = spikes[0]
             if pool:
                 s = F.avg_pool2d(s, 2)
-        spikes, mems[-1] = lif_scan(net.fc1(s.view(n, -1)).unsqueeze(0), mems[-1])
+        spikes, mems[-1] = lif_scan(net.fc1(s.view(n, -1)).unsqueeze(0), mems[-1], net.thresholds[-1])
         out = out + net.fc2(spikes[0])
     return out
 
@@ -209,6 +235,7 @@ def run_torch(a, device):
         results["ann_train_step"] = timed(a.iters, ann_step, sync)
     if "snn" in a.only:
         net = make().eval()
+        net.max_norm_thresholds(x)
         with torch.no_grad():
             results["snn_inference_time_loop"] = timed(a.iters, lambda: snn_time_loop(net, x, a.timesteps), sync)
             results["snn_inference"] = timed(
@@ -216,6 +243,7 @@ def run_torch(a, device):
             )
     if "stbp" in a.only:
         net = make().train()
+        net.max_norm_thresholds(x)
         adam = torch.optim.Adam(net.parameters(), lr=1e-4, eps=1e-8)
         soft = torch.rand((a.batch, 10), device=device)
         soft = soft / soft.sum(1, keepdim=True)
@@ -266,32 +294,55 @@ def main():
     p.add_argument("--rust-bin", help="also run this `pipeline` binary's bench and print ratios")
     p.add_argument("--rust-device", default="flex", help="`pipeline bench --device` (flex, ndarray, wgpu)")
     p.add_argument("--json", help="write the figures here")
+    p.add_argument("--rounds", type=int, default=1,
+                   help="alternate PyTorch and Rust this many times; print medians and the ratio range "
+                        "(a shared machine's speed drifts between runs)")
     a = p.parse_args()
     a.only = a.only or ["ann", "snn", "stbp"]
     if a.threads > 0:
         torch.set_num_threads(a.threads)
     device = torch.device(a.device)
-    torch_s = run_torch(a, device)
-    rust_s = run_rust(a) if a.rust_bin else {}
+    rounds = []
+    for r in range(a.rounds):
+        if a.rounds > 1:
+            print(f"round {r + 1} of {a.rounds}", flush=True)
+        # Odd rounds run Rust first, so that neither side always follows the other.
+        if r % 2 == 1 and a.rust_bin:
+            rust_s = run_rust(a)
+            torch_s = run_torch(a, device)
+        else:
+            torch_s = run_torch(a, device)
+            rust_s = run_rust(a) if a.rust_bin else {}
+        rounds.append((torch_s, rust_s))
     where = torch.cuda.get_device_name(device) if device.type == "cuda" else f"CPU, {torch.get_num_threads()} threads"
     print(f"\nPyTorch {torch.__version__} on {where}; batch {a.batch}, T {a.timesteps}, chunk {a.time_chunk}")
-    print(f"{'step':<28} {'PyTorch img/s':>14} {'Rust img/s':>12} {'Rust/PyTorch':>13}")
+    if a.rounds > 1:
+        print(f"{a.rounds} rounds (PyTorch first in even rounds, Rust first in odd ones): medians, and the range of the per-round ratios")
+    print(f"{'step':<28} {'PyTorch img/s':>14} {'Rust img/s':>12} {'Rust/PyTorch':>13} {'range':>14}")
     rows = []
-    for name, s in torch_s.items():
+    extra = {}
+    for name in rounds[0][0]:
         if name.endswith("_mib"):
-            print(f"{name:<28} {s:>14.0f}")
+            extra[name] = max(t[name] for t, _ in rounds)
+            print(f"{name:<28} {extra[name]:>14.0f}")
             continue
-        r = rust_s.get(name)
-        row = {"step": name, "torch_img_s": a.batch / s, "rust_img_s": a.batch / r if r else None}
-        row["ratio"] = (row["rust_img_s"] / row["torch_img_s"]) if r else None
+        torch_img = [a.batch / t[name] for t, _ in rounds]
+        rust_img = [a.batch / r[name] for _, r in rounds if name in r]
+        ratios = [(a.batch / r[name]) / (a.batch / t[name]) for t, r in rounds if name in r]
+        row = {"step": name, "torch_img_s": statistics.median(torch_img),
+               "rust_img_s": statistics.median(rust_img) if rust_img else None,
+               "ratio": statistics.median(ratios) if ratios else None,
+               "ratio_min": min(ratios) if ratios else None, "ratio_max": max(ratios) if ratios else None,
+               "rounds": {"torch_img_s": torch_img, "rust_img_s": rust_img}}
         rows.append(row)
-        rust_col = f"{row['rust_img_s']:>12.2f}" if r else f"{'-':>12}"
-        ratio_col = f"{row['ratio']:>12.2f}x" if r else f"{'-':>13}"
-        print(f"{name:<28} {row['torch_img_s']:>14.2f} {rust_col} {ratio_col}")
+        rust_col = f"{row['rust_img_s']:>12.2f}" if rust_img else f"{'-':>12}"
+        ratio_col = f"{row['ratio']:>12.2f}x" if ratios else f"{'-':>13}"
+        range_col = f"{row['ratio_min']:>6.2f}-{row['ratio_max']:.2f}x" if len(ratios) > 1 else ""
+        print(f"{name:<28} {row['torch_img_s']:>14.2f} {rust_col} {ratio_col} {range_col:>14}")
     if a.json:
         with open(a.json, "w") as f:
             json.dump({"args": vars(a), "torch": torch.__version__, "device": where, "rows": rows,
-                       "extra": {k: v for k, v in torch_s.items() if k.endswith("_mib")}}, f, indent=1)
+                       "extra": extra}, f, indent=1)
 
 
 if __name__ == "__main__":

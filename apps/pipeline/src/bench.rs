@@ -55,6 +55,34 @@ fn finite(x: f32, what: &str) -> Result<()> {
     Ok(())
 }
 
+/// `snn` with thresholds from layer-wise max-activation normalisation of
+/// its ANN on `x`: `θ_l = λ_l / λ_{l-1}`, `λ_l` the largest ReLU activation
+/// of spiking layer `l` (`λ_{-1} = 1`), so that layer `l` spikes at rates
+/// `a_l / λ_l` as a converted network does (`bench/torch_reference.py` does
+/// the same). With thresholds 1.0 the random VGG16's deep layers never
+/// spike and its STBP gradient is zero everywhere, which a sparse kernel
+/// would skip: a benchmark of nothing.
+fn max_norm(snn: Snn, x: &Tensor<4>) -> Snn {
+    let ann = &snn.ann;
+    let mut maxima = Vec::with_capacity(ann.convs.len() + 1);
+    let mut a = x.clone();
+    for (conv, &pool) in ann.convs.iter().zip(&ann.pool_after) {
+        a = burn::tensor::activation::relu(conv.forward(a));
+        maxima.push(a.clone().max().into_scalar::<f32>() as f64);
+        if pool {
+            a = ann.pool.forward(a);
+        }
+    }
+    let fc = burn::tensor::activation::relu(ann.fc1.forward(a.flatten::<2>(1, 3)));
+    maxima.push(fc.max().into_scalar::<f32>() as f64);
+    let thresholds: Vec<f64> = maxima
+        .iter()
+        .zip(std::iter::once(&1.0).chain(&maxima))
+        .map(|(m, prev)| (m / prev).max(f64::MIN_POSITIVE))
+        .collect();
+    snn.with_thresholds(&thresholds)
+}
+
 /// Runs the measurements on `device`.
 pub fn bench(args: &BenchArgs, device: &Device) -> Result<Vec<Measurement>> {
     ensure!(
@@ -107,8 +135,8 @@ pub fn bench(args: &BenchArgs, device: &Device) -> Result<Vec<Measurement>> {
 
     if wanted(BenchPart::Snn) {
         // SNN inference over T (no autodiff).
-        let snn = Snn::from_ann(cfg.init(device), &snn_cfg).valid();
         let xi = Tensor::<4>::random(shape, Distribution::Uniform(-1.0, 1.0), device);
+        let snn = max_norm(Snn::from_ann(cfg.init(device), &snn_cfg), &xi).valid();
         let s = time(args.iters, || {
             let o = snn.forward(xi.clone(), &mut enc);
             finite(o.logits.sum().into_scalar::<f32>(), "SNN logits")
@@ -120,8 +148,10 @@ pub fn bench(args: &BenchArgs, device: &Device) -> Result<Vec<Measurement>> {
         // STBP step of encryption: SNN forward over T with autodiff, the Eq. 6
         // loss on u_T (m = 0.7, tau = 20, random teacher logits), backward, Adam;
         // with --memory-bound the chunk-by-chunk backward (same gradients).
-        let (mut snn, sad) = trainable(Snn::from_ann(cfg.init(device), &snn_cfg), device);
-        let xs = Tensor::<4>::random(shape, Distribution::Uniform(-1.0, 1.0), &sad);
+        let x = Tensor::<4>::random(shape, Distribution::Uniform(-1.0, 1.0), device);
+        let snn = max_norm(Snn::from_ann(cfg.init(device), &snn_cfg), &x);
+        let (mut snn, sad) = trainable(snn, device);
+        let xs = Tensor::<4>::from_data(x.into_data(), &sad);
         let soft = Tensor::<2>::random([b, 10], Distribution::Uniform(0.0, 1.0), &sad);
         let soft = soft.clone().div(soft.sum_dim(1));
         let teacher = Tensor::<2>::random([b, 10], Distribution::Normal(0.0, 3.0), &sad);

@@ -1,11 +1,12 @@
 //! Host access to the CPU backends' tensors, for the kernels that run as
 //! plain loops there (the LIF scan, the event-driven convolution).
+#![allow(deprecated)] // NdArray: still a supported backend here
 
 use std::future::Future;
 use std::task::{Context, Poll, Waker};
 
-use burn::backend::Backend;
 use burn::backend::tensor::FloatTensor;
+use burn::backend::{Backend, Flex, NdArray};
 use burn::tensor::{Device, TensorData};
 
 /// Whether `device` is a CPU backend whose tensors live in host memory
@@ -49,3 +50,24 @@ pub fn with_f32<R>(data: &TensorData, f: impl FnOnce(&[f32]) -> R) -> R {
             .expect("f32 data after convert")),
     }
 }
+
+/// A CPU backend whose float tensors can be viewed as host f32 values.
+pub trait HostView: Backend {
+    /// `f` on the f32 values of `t` (row-major): borrowed where the backend
+    /// allows it, else a copy.
+    fn view_f32<R>(t: &FloatTensor<Self>, f: impl FnOnce(&[f32]) -> R) -> R {
+        with_f32(&read::<Self>(t.clone()), f)
+    }
+}
+
+impl HostView for Flex {
+    /// Borrowed without a copy when `t` is contiguous f32 (the usual case).
+    fn view_f32<R>(t: &FloatTensor<Self>, f: impl FnOnce(&[f32]) -> R) -> R {
+        match t.as_slice::<f32>() {
+            Some(values) => f(values),
+            None => with_f32(&read::<Self>(t.clone()), f),
+        }
+    }
+}
+
+impl HostView for NdArray {}

@@ -20,8 +20,10 @@ use burn::backend::tensor::FloatTensor;
 use burn::backend::{Autodiff, Backend, Flex, NdArray, TensorMetadata, backend_extension};
 use burn::tensor::TensorData;
 
+use rayon::prelude::*;
+
 use crate::Surrogate;
-use crate::cpu::{read, with_f32};
+use crate::cpu::HostView;
 
 /// The spikes of a soft-reset LIF layer over a chunk, with its own backward.
 #[backend_extension(Flex, NdArray, Autodiff)]
@@ -57,25 +59,49 @@ fn scan(
     } else {
         Vec::new()
     };
-    for (t, (xt, st)) in x.chunks(width).zip(spikes.chunks_mut(width)).enumerate() {
-        for (i, (m, s)) in m.iter_mut().zip(st.iter_mut()).enumerate() {
+    let steps = x.len() / width;
+    let (spike_rows, _) = spikes.split_at_mut(steps * width);
+    let step = |m: &mut [f32], xt: &[f32], st: &mut [f32], mut dt: Option<&mut [f32]>| {
+        for i in 0..m.len() {
             let u = if leak == 1.0 {
-                *m + xt[i]
+                m[i] + xt[i]
             } else {
-                *m * leak + xt[i]
+                m[i] * leak + xt[i]
             };
             let z = u / th - 1.0;
-            *s = if z > 0.0 { 1.0 } else { 0.0 };
-            *m = u - *s * th;
-            if let Some(sg) = surrogate {
-                slopes[t * width + i] = (sg.derivative(z as f64) / th as f64) as f32;
+            st[i] = if z > 0.0 { 1.0 } else { 0.0 };
+            m[i] = u - st[i] * th;
+            if let (Some(sg), Some(dt)) = (surrogate, dt.as_deref_mut()) {
+                dt[i] = (sg.derivative(z as f64) / th as f64) as f32;
             }
         }
+    };
+    // One timestep at a time (the recurrence); with slopes (the costly
+    // part), its neurons in parallel blocks (independent of each other).
+    for (t, (xt, st)) in x
+        .chunks(width)
+        .zip(spike_rows.chunks_mut(width))
+        .enumerate()
+    {
+        if slopes.is_empty() {
+            step(&mut m, xt, st, None);
+            continue;
+        }
+        let dt = &mut slopes[t * width..(t + 1) * width];
+        m.par_chunks_mut(PAR_BLOCK)
+            .zip(xt.par_chunks(PAR_BLOCK))
+            .zip(
+                st.par_chunks_mut(PAR_BLOCK)
+                    .zip(dt.par_chunks_mut(PAR_BLOCK)),
+            )
+            .for_each(|((m, xt), (st, dt))| step(m, xt, st, Some(dt)));
     }
-    let steps = x.len() / width;
     spikes[steps * width..].copy_from_slice(&m);
     (spikes, slopes)
 }
+
+/// Neurons per parallel block of the scans.
+const PAR_BLOCK: usize = 16_384;
 
 fn dims2(t: &impl TensorMetadata) -> [usize; 2] {
     let d = t.shape().dims::<2>();
@@ -83,7 +109,7 @@ fn dims2(t: &impl TensorMetadata) -> [usize; 2] {
 }
 
 /// Forward on a CPU backend: spikes, and the slopes when asked.
-fn host_forward<B: Backend>(
+fn host_forward<B: HostView>(
     input: FloatTensor<B>,
     membrane: FloatTensor<B>,
     th: f32,
@@ -92,8 +118,9 @@ fn host_forward<B: Backend>(
 ) -> (FloatTensor<B>, Option<FloatTensor<B>>) {
     let device = input.device();
     let [steps, width] = dims2(&input);
-    let (x, m0) = (read::<B>(input), read::<B>(membrane));
-    let (out, slopes) = with_f32(&x, |x| with_f32(&m0, |m| scan(x, m, th, leak, surrogate)));
+    let (out, slopes) = B::view_f32(&input, |x| {
+        B::view_f32(&membrane, |m| scan(x, m, th, leak, surrogate))
+    });
     let slopes = (surrogate.is_some())
         .then(|| B::float_from_data(TensorData::new(slopes, [steps, width]), &device));
     let out = B::float_from_data(TensorData::new(out, [steps + 1, width]), &device);
@@ -123,7 +150,7 @@ host_backend!(Flex, NdArray);
 #[derive(Debug)]
 struct LifBackward;
 
-impl<B: Backend> Backward<B, 2> for LifBackward {
+impl<B: HostView> Backward<B, 2> for LifBackward {
     /// The surrogate slopes `[T, M]` and the leak.
     type State = (FloatTensor<B>, f32);
 
@@ -133,20 +160,24 @@ impl<B: Backend> Backward<B, 2> for LifBackward {
         let (slopes, leak) = ops.state;
         let device = slopes.device();
         let [steps, width] = dims2(&slopes);
-        let (g, d) = (read::<B>(grad), read::<B>(slopes));
         let mut gi = vec![0f32; steps * width];
         // a = ∂L/∂m_{T-1}: the gradient of the final-membrane row.
-        let mut acc = with_f32(&g, |g| g[steps * width..].to_vec());
-        with_f32(&g, |g| {
-            with_f32(&d, |d| {
+        let mut acc = B::view_f32(&grad, |g| g[steps * width..].to_vec());
+        B::view_f32(&grad, |g| {
+            B::view_f32(&slopes, |d| {
                 for t in (0..steps).rev() {
                     let row = t * width..(t + 1) * width;
                     let (g, d, out) = (&g[row.clone()], &d[row.clone()], &mut gi[row]);
-                    for i in 0..width {
-                        let a = acc[i] + g[i] * d[i];
-                        out[i] = a;
-                        acc[i] = a * leak;
-                    }
+                    acc.par_chunks_mut(PAR_BLOCK)
+                        .zip(out.par_chunks_mut(PAR_BLOCK))
+                        .zip(g.par_chunks(PAR_BLOCK).zip(d.par_chunks(PAR_BLOCK)))
+                        .for_each(|((acc, out), (g, d))| {
+                            for i in 0..acc.len() {
+                                let a = acc[i] + g[i] * d[i];
+                                out[i] = a;
+                                acc[i] = a * leak;
+                            }
+                        });
                 }
             })
         });
@@ -161,7 +192,7 @@ impl<B: Backend> Backward<B, 2> for LifBackward {
     }
 }
 
-impl<B: Backend + FusedLifBackend, C: CheckpointStrategy> FusedLifBackend for Autodiff<B, C> {
+impl<B: HostView + FusedLifBackend, C: CheckpointStrategy> FusedLifBackend for Autodiff<B, C> {
     fn lif_soft_reset_spikes(
         input: FloatTensor<Self>,
         membrane: FloatTensor<Self>,

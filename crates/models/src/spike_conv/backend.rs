@@ -10,7 +10,7 @@ use burn::backend::tensor::FloatTensor;
 use burn::backend::{Autodiff, Backend, Flex, NdArray, TensorMetadata, backend_extension};
 use burn::tensor::{DType, TensorData};
 
-use privatesnn_neurons::cpu::{read, with_f32};
+use privatesnn_neurons::cpu::HostView;
 
 use super::host::{self, ConvShape};
 
@@ -28,6 +28,20 @@ pub trait SpikeConvBackend: Backend {
         pw: usize,
         max_density: f32,
     ) -> FloatTensor<Self>;
+
+    /// The input gradient of [`spike_conv2d`](Self::spike_conv2d) for the
+    /// output gradient `grad` (the dense transposed convolution by default).
+    fn spike_conv2d_x_grad(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        grad: FloatTensor<Self>,
+        ph: usize,
+        pw: usize,
+        max_density: f32,
+    ) -> FloatTensor<Self> {
+        let _ = max_density;
+        Self::conv2d_x_backward(x, weight, grad, options(ph, pw))
+    }
 
     /// The weight gradient of [`spike_conv2d`](Self::spike_conv2d) for the
     /// output gradient `grad` (the dense one by default).
@@ -73,31 +87,56 @@ fn host_shape<B: Backend>(
     (x.dtype() == DType::F32 && w.dtype() == DType::F32 && s.output().is_some()).then_some(s)
 }
 
-fn host_forward<B: Backend>(
+/// `kernel(sparse, other)` on the host, as a tensor of `dims`, when at most
+/// `max_density` of `sparse` is non-zero and the kernel applies; `None`
+/// (the caller's dense form) otherwise.
+fn event_driven<B: HostView>(
+    sparse: &FloatTensor<B>,
+    other: &FloatTensor<B>,
+    max_density: f32,
+    dims: [usize; 4],
+    kernel: impl FnOnce(&[f32], &[f32]) -> Option<Vec<f32>>,
+) -> Option<FloatTensor<B>> {
+    let out = B::view_f32(sparse, |sv| {
+        if !sparse_enough(sv, max_density) {
+            return None;
+        }
+        B::view_f32(other, |ov| kernel(sv, ov))
+    })?;
+    Some(B::float_from_data(
+        TensorData::new(out, dims),
+        &sparse.device(),
+    ))
+}
+
+fn host_forward<B: HostView>(
     x: FloatTensor<B>,
     w: FloatTensor<B>,
     ph: usize,
     pw: usize,
     max_density: f32,
 ) -> FloatTensor<B> {
-    let Some(s) = host_shape::<B>(&x, &w, [ph, pw]) else {
-        return B::conv2d(x, w, None, options(ph, pw));
-    };
-    let device = x.device();
-    let xd = read::<B>(x);
-    let out = with_f32(&xd, |xv| {
-        sparse_enough(xv, max_density)
-            .then(|| with_f32(&read::<B>(w.clone()), |wv| host::conv_forward(xv, wv, s)))
-    });
-    match out {
-        Some(out) => {
-            B::float_from_data(TensorData::new(out, s.output().expect("checked")), &device)
-        }
-        None => B::conv2d(B::float_from_data(xd, &device), w, None, options(ph, pw)),
-    }
+    host_shape::<B>(&x, &w, [ph, pw])
+        .and_then(|s| {
+            let dims = s.output().expect("checked");
+            event_driven::<B>(&x, &w, max_density, dims, |xv, wv| {
+                Some(host::conv_forward(xv, wv, s))
+            })
+        })
+        .unwrap_or_else(|| B::conv2d(x, w, None, options(ph, pw)))
 }
 
-fn host_weight_grad<B: Backend>(
+/// The shape for a backward kernel: as the forward's, with an f32 gradient.
+fn grad_shape<B: Backend>(
+    x: &FloatTensor<B>,
+    w: &FloatTensor<B>,
+    grad: &FloatTensor<B>,
+    padding: [usize; 2],
+) -> Option<ConvShape> {
+    host_shape::<B>(x, w, padding).filter(|_| grad.dtype() == DType::F32)
+}
+
+fn host_weight_grad<B: HostView>(
     x: FloatTensor<B>,
     w: FloatTensor<B>,
     grad: FloatTensor<B>,
@@ -105,26 +144,30 @@ fn host_weight_grad<B: Backend>(
     pw: usize,
     max_density: f32,
 ) -> FloatTensor<B> {
-    let shape = host_shape::<B>(&x, &w, [ph, pw]).filter(|_| grad.dtype() == DType::F32);
-    let Some(s) = shape else {
-        return B::conv2d_weight_backward(x, w, grad, options(ph, pw));
-    };
-    let device = x.device();
-    let xd = read::<B>(x);
-    let out = with_f32(&xd, |xv| {
-        sparse_enough(xv, max_density).then(|| {
-            with_f32(&read::<B>(grad.clone()), |gv| {
-                host::conv_weight_grad(xv, gv, s)
+    grad_shape::<B>(&x, &w, &grad, [ph, pw])
+        .and_then(|s| {
+            event_driven::<B>(&x, &grad, max_density, s.weight, |xv, gv| {
+                Some(host::conv_weight_grad(xv, gv, s))
             })
         })
-    });
-    match out {
-        Some(out) => B::float_from_data(TensorData::new(out, s.weight), &device),
-        None => {
-            let x = B::float_from_data(xd, &device);
-            B::conv2d_weight_backward(x, w, grad, options(ph, pw))
-        }
-    }
+        .unwrap_or_else(|| B::conv2d_weight_backward(x, w, grad, options(ph, pw)))
+}
+
+fn host_x_grad<B: HostView>(
+    x: FloatTensor<B>,
+    w: FloatTensor<B>,
+    grad: FloatTensor<B>,
+    ph: usize,
+    pw: usize,
+    max_density: f32,
+) -> FloatTensor<B> {
+    grad_shape::<B>(&x, &w, &grad, [ph, pw])
+        .and_then(|s| {
+            event_driven::<B>(&grad, &w, max_density, s.input, |gv, wv| {
+                host::conv_input_grad(gv, wv, s)
+            })
+        })
+        .unwrap_or_else(|| B::conv2d_x_backward(x, w, grad, options(ph, pw)))
 }
 
 /// The CPU backends run the host kernels.
@@ -139,6 +182,17 @@ macro_rules! host_backend {
                 max_density: f32,
             ) -> FloatTensor<Self> {
                 host_forward::<Self>(x, weight, ph, pw, max_density)
+            }
+
+            fn spike_conv2d_x_grad(
+                x: FloatTensor<Self>,
+                weight: FloatTensor<Self>,
+                grad: FloatTensor<Self>,
+                ph: usize,
+                pw: usize,
+                max_density: f32,
+            ) -> FloatTensor<Self> {
+                host_x_grad::<Self>(x, weight, grad, ph, pw, max_density)
             }
 
             fn spike_conv2d_weight_grad(
@@ -157,9 +211,11 @@ macro_rules! host_backend {
 
 host_backend!(Flex, NdArray);
 
-/// The backward of [`SpikeConvBackend::spike_conv2d`]: the input gradient
-/// is the dense transposed convolution (the output gradient is dense), the
-/// weight gradient is event-driven like the forward.
+/// The backward of [`SpikeConvBackend::spike_conv2d`]: the weight gradient
+/// is event-driven over the non-zero inputs like the forward; the input
+/// gradient is event-driven over the non-zero output gradients (neurons
+/// whose surrogate slope stayed zero pass none back), each with the same
+/// density limit and the dense form above it.
 #[derive(Debug)]
 struct SpikeConvBackward;
 
@@ -172,7 +228,8 @@ impl<B: Backend + SpikeConvBackend> Backward<B, 2> for SpikeConvBackward {
         let grad = grads.consume::<B>(&ops.node);
         let (x, w, [ph, pw], max_density) = ops.state;
         if let Some(node) = node_x {
-            let gx = B::conv2d_x_backward(x.clone(), w.clone(), grad.clone(), options(ph, pw));
+            let gx =
+                B::spike_conv2d_x_grad(x.clone(), w.clone(), grad.clone(), ph, pw, max_density);
             grads.register::<B>(node.id, gx);
         }
         if let Some(node) = node_w {

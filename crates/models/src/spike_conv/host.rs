@@ -4,7 +4,7 @@
 //!
 //! The input's non-zero values (spikes, pooled spikes, signed pixels) are
 //! listed per position; each output row (one position, channels last) then
-//! sums, 32 output channels at a time in registers, the weight rows
+//! sums, 64 output channels at a time in registers, the weight rows
 //! `v · W[:, c, ky, kx]` of the non-zero inputs in its receptive field, and
 //! is transposed to `NCHW` at the end. The weight gradient sums, per weight
 //! row, the output-gradient rows its non-zero inputs reach. Both are exact
@@ -12,6 +12,8 @@
 //! floating-point sums differs from a dense (im2col + GEMM) convolution.
 
 use rayon::prelude::*;
+
+use super::gather::{BLOCK, gather};
 
 /// Shapes of one convolution: input `[b, c, h, w]`, weight `[o, c, kh, kw]`,
 /// zero padding `[ph, pw]`, stride 1.
@@ -27,8 +29,9 @@ pub struct ConvShape {
 
 impl ConvShape {
     /// Output `[batch, out channels, out h, out w]`, or `None` where the
-    /// kernel does not fit (padded input smaller than the kernel) or the
-    /// channel counts differ.
+    /// kernel does not fit (padded input smaller than the kernel), the
+    /// channel counts differ, or a weight or output sample has 2^32 values
+    /// or more (the kernels index rows with u32).
     pub fn output(&self) -> Option<[usize; 4]> {
         let [b, c, h, w] = self.input;
         let [o, ci, kh, kw] = self.weight;
@@ -36,7 +39,10 @@ impl ConvShape {
         if c != ci || kh == 0 || kw == 0 || h + 2 * ph < kh || w + 2 * pw < kw {
             return None;
         }
-        Some([b, o, h + 2 * ph - kh + 1, w + 2 * pw - kw + 1])
+        let (oh, ow) = (h + 2 * ph - kh + 1, w + 2 * pw - kw + 1);
+        // Row offsets into the weight and the output gradient are u32.
+        let fits = |n: usize| u32::try_from(n).is_ok();
+        (fits(c * kh * kw * o) && fits(oh * ow * o)).then_some([b, o, oh, ow])
     }
 
     fn out(&self) -> [usize; 4] {
@@ -44,19 +50,18 @@ impl ConvShape {
     }
 }
 
-/// Output channels accumulated together in registers (4 AVX vectors).
-const BLOCK: usize = 32;
-
 /// The non-zero inputs of one sample, grouped by position: for position
-/// `p = y * w + x`, `entries[start[p]..start[p + 1]]` are its `(channel, value)`.
+/// `p = y * w + x`, entries `start[p]..start[p + 1]` are its channels, as
+/// offsets `c · taps · o` of their weight rows, and their values.
 struct ByPosition {
     start: Vec<usize>,
-    entries: Vec<(u32, f32)>,
+    offsets: Vec<u32>,
+    values: Vec<f32>,
 }
 
 impl ByPosition {
-    /// From one sample's `[c, h * w]` input.
-    fn new(x: &[f32], c: usize, positions: usize) -> Self {
+    /// From one sample's `[c, h * w]` input; `stride` = `taps · o`.
+    fn new(x: &[f32], c: usize, positions: usize, stride: usize) -> Self {
         let mut start = vec![0usize; positions + 1];
         for plane in x.chunks_exact(positions).take(c) {
             for (p, &v) in plane.iter().enumerate() {
@@ -67,88 +72,27 @@ impl ByPosition {
             start[p + 1] += start[p];
         }
         let mut fill = start.clone();
-        let mut entries = vec![(0u32, 0.0f32); start[positions]];
+        let mut offsets = vec![0u32; start[positions]];
+        let mut values = vec![0f32; start[positions]];
         for (ci, plane) in x.chunks_exact(positions).take(c).enumerate() {
             for (p, &v) in plane.iter().enumerate() {
                 if v != 0.0 {
-                    entries[fill[p]] = (ci as u32, v);
+                    offsets[fill[p]] = (ci * stride) as u32;
+                    values[fill[p]] = v;
                     fill[p] += 1;
                 }
             }
         }
-        Self { start, entries }
-    }
-
-    fn at(&self, p: usize) -> &[(u32, f32)] {
-        &self.entries[self.start[p]..self.start[p + 1]]
-    }
-}
-
-/// `acc[k] += Σ v · row[k]` for `k < len ≤ BLOCK`, over the `(v, row)` of
-/// `entries`: in four AVX registers with fused multiply-adds where the CPU
-/// has AVX2 and FMA, as a plain loop elsewhere.
-#[inline(always)]
-fn accumulate<'a>(
-    acc: &mut [f32; BLOCK],
-    len: usize,
-    entries: impl Iterator<Item = (f32, &'a [f32])>,
-) {
-    #[cfg(target_arch = "x86_64")]
-    if len == BLOCK && avx::available() {
-        // SAFETY: the CPU has AVX2 and FMA (checked just above).
-        unsafe { avx::block(acc, entries) };
-        return;
-    }
-    for (v, row) in entries {
-        for k in 0..len {
-            acc[k] += v * row[k];
+        Self {
+            start,
+            offsets,
+            values,
         }
     }
-}
 
-#[cfg(target_arch = "x86_64")]
-mod avx {
-    use std::arch::x86_64::{_mm256_fmadd_ps, _mm256_loadu_ps, _mm256_set1_ps, _mm256_storeu_ps};
-
-    use super::BLOCK;
-
-    /// Whether the CPU has AVX2 and FMA (the answer is cached by std).
-    pub(super) fn available() -> bool {
-        is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma")
-    }
-
-    /// [`super::accumulate`] for a full block.
-    ///
-    /// # Safety
-    /// The CPU must have AVX2 and FMA ([`available`]).
-    #[target_feature(enable = "avx2,fma")]
-    pub(super) unsafe fn block<'a>(
-        acc: &mut [f32; BLOCK],
-        entries: impl Iterator<Item = (f32, &'a [f32])>,
-    ) {
-        let p = acc.as_mut_ptr();
-        // SAFETY: `acc` holds BLOCK = 32 floats: four unaligned 8-wide
-        // loads and stores at offsets 0, 8, 16, 24 stay inside it.
-        unsafe {
-            let (mut a0, mut a1, mut a2, mut a3) = (
-                _mm256_loadu_ps(p),
-                _mm256_loadu_ps(p.add(8)),
-                _mm256_loadu_ps(p.add(16)),
-                _mm256_loadu_ps(p.add(24)),
-            );
-            for (v, row) in entries {
-                let row: &[f32; BLOCK] = row[..BLOCK].try_into().expect("a full block");
-                let (r, v) = (row.as_ptr(), _mm256_set1_ps(v));
-                a0 = _mm256_fmadd_ps(v, _mm256_loadu_ps(r), a0);
-                a1 = _mm256_fmadd_ps(v, _mm256_loadu_ps(r.add(8)), a1);
-                a2 = _mm256_fmadd_ps(v, _mm256_loadu_ps(r.add(16)), a2);
-                a3 = _mm256_fmadd_ps(v, _mm256_loadu_ps(r.add(24)), a3);
-            }
-            _mm256_storeu_ps(p, a0);
-            _mm256_storeu_ps(p.add(8), a1);
-            _mm256_storeu_ps(p.add(16), a2);
-            _mm256_storeu_ps(p.add(24), a3);
-        }
+    fn at(&self, p: usize) -> (&[u32], &[f32]) {
+        let r = self.start[p]..self.start[p + 1];
+        (&self.offsets[r.clone()], &self.values[r])
     }
 }
 
@@ -160,33 +104,33 @@ fn gather_sample(out: &mut [f32], x: &[f32], wt: &[f32], s: ConvShape) {
     let [o, _, kh, kw] = s.weight;
     let [_, _, oh, ow] = s.out();
     let [ph, pw] = s.padding;
-    let taps = kh * kw;
-    let by_pos = ByPosition::new(x, c, h * w);
-    // Block of output channels outermost: its weight rows `[c, taps, BLOCK]`
-    // stay in cache while every output position gathers from them.
-    for b0 in (0..o).step_by(BLOCK) {
-        let len = BLOCK.min(o - b0);
-        for oy in 0..oh {
-            for ox in 0..ow {
-                let mut acc = [0.0f32; BLOCK];
-                for ky in 0..kh {
-                    let Some(y) = (oy + ky).checked_sub(ph).filter(|&y| y < h) else {
+    let by_pos = ByPosition::new(x, c, h * w, kh * kw * o);
+    // The weight rows one output position sums (all taps, one list: one
+    // vector loop per position and block, whatever the channel count).
+    let (mut offsets, mut values) = (Vec::new(), Vec::new());
+    for oy in 0..oh {
+        for ox in 0..ow {
+            offsets.clear();
+            values.clear();
+            for ky in 0..kh {
+                let Some(y) = (oy + ky).checked_sub(ph).filter(|&y| y < h) else {
+                    continue;
+                };
+                for kx in 0..kw {
+                    let Some(xx) = (ox + kx).checked_sub(pw).filter(|&xx| xx < w) else {
                         continue;
                     };
-                    for kx in 0..kw {
-                        let Some(xx) = (ox + kx).checked_sub(pw).filter(|&xx| xx < w) else {
-                            continue;
-                        };
-                        let tap = ky * kw + kx;
-                        let entries = by_pos.at(y * w + xx).iter().map(|&(ci, v)| {
-                            let at = (ci as usize * taps + tap) * o + b0;
-                            (v, &wt[at..at + len])
-                        });
-                        accumulate(&mut acc, len, entries);
-                    }
+                    let (offs, vals) = by_pos.at(y * w + xx);
+                    let tap = ((ky * kw + kx) * o) as u32;
+                    offsets.extend(offs.iter().map(|&q| q + tap));
+                    values.extend_from_slice(vals);
                 }
-                let at = (oy * ow + ox) * o + b0;
-                out[at..at + len].copy_from_slice(&acc[..len]);
+            }
+            let at = (oy * ow + ox) * o;
+            for b0 in (0..o).step_by(BLOCK) {
+                let acc = &mut out[at + b0..at + b0 + BLOCK.min(o - b0)];
+                acc.fill(0.0);
+                gather(acc, wt, &offsets, &values, b0);
             }
         }
     }
@@ -202,37 +146,44 @@ fn gather_weight_grad(acc_all: &mut [f32], x: &[f32], g: &[f32], s: ConvShape) {
     let [_, _, oh, ow] = s.out();
     let [ph, pw] = s.padding;
     let taps = kh * kw;
+    let (mut offsets, mut values) = (Vec::new(), Vec::new());
     let mut active: Vec<(usize, usize, f32)> = Vec::new();
     for ci in 0..c {
         let plane = &x[ci * h * w..(ci + 1) * h * w];
         active.clear();
-        active.extend(
-            plane
-                .iter()
-                .enumerate()
-                .filter(|(_, v)| **v != 0.0)
-                .map(|(i, &v)| (i / w, i % w, v)),
-        );
+        for (y, row) in plane.chunks_exact(w).enumerate() {
+            for (xx, &v) in row.iter().enumerate() {
+                if v != 0.0 {
+                    active.push((y, xx, v));
+                }
+            }
+        }
         if active.is_empty() {
             continue;
         }
         for ky in 0..kh {
             for kx in 0..kw {
-                let tap = ky * kw + kx;
-                let dst = &mut acc_all[(ci * taps + tap) * o..(ci * taps + tap + 1) * o];
+                // The gradient rows this tap's non-zero inputs reach.
+                offsets.clear();
+                values.clear();
+                for &(y, xx, v) in &active {
+                    let oy = (y + ph).checked_sub(ky).filter(|&oy| oy < oh);
+                    let ox = (xx + pw).checked_sub(kx).filter(|&ox| ox < ow);
+                    if let (Some(oy), Some(ox)) = (oy, ox) {
+                        offsets.push(((oy * ow + ox) * o) as u32);
+                        values.push(v);
+                    }
+                }
+                let row = (ci * taps + ky * kw + kx) * o;
                 for b0 in (0..o).step_by(BLOCK) {
                     let len = BLOCK.min(o - b0);
-                    let mut acc = [0.0f32; BLOCK];
-                    let entries = active.iter().filter_map(|&(y, xx, v)| {
-                        let oy = (y + ph).checked_sub(ky).filter(|&oy| oy < oh)?;
-                        let ox = (xx + pw).checked_sub(kx).filter(|&ox| ox < ow)?;
-                        let at = (oy * ow + ox) * o + b0;
-                        Some((v, &g[at..at + len]))
-                    });
-                    accumulate(&mut acc, len, entries);
-                    for (d, a) in dst[b0..b0 + len].iter_mut().zip(&acc) {
-                        *d += a;
-                    }
+                    gather(
+                        &mut acc_all[row + b0..row + b0 + len],
+                        g,
+                        &offsets,
+                        &values,
+                        b0,
+                    );
                 }
             }
         }
@@ -287,6 +238,37 @@ pub fn conv_forward(x: &[f32], weight: &[f32], s: ConvShape) -> Vec<f32> {
             },
         );
     out
+}
+
+/// The input gradient `dL/dx` (`NCHW`, the input's shape) of
+/// [`conv_forward`] for the output gradient `grad`, from its non-zero
+/// values only: the convolution of `grad` with the weight transposed
+/// (`o` ↔ `c`) and flipped, padded by `k - 1 - p`. `None` where the padding
+/// exceeds `k - 1` (that transposed convolution would need a crop).
+pub fn conv_input_grad(grad: &[f32], weight: &[f32], s: ConvShape) -> Option<Vec<f32>> {
+    let [b, o, oh, ow] = s.out();
+    let [_, c, kh, kw] = s.weight;
+    let [ph, pw] = s.padding;
+    let (qh, qw) = ((kh - 1).checked_sub(ph)?, (kw - 1).checked_sub(pw)?);
+    let mut flipped = vec![0.0f32; weight.len()];
+    for oc in 0..o {
+        for ci in 0..c {
+            for ky in 0..kh {
+                for kx in 0..kw {
+                    let from = ((oc * c + ci) * kh + ky) * kw + kx;
+                    let to = ((ci * o + oc) * kh + (kh - 1 - ky)) * kw + (kw - 1 - kx);
+                    flipped[to] = weight[from];
+                }
+            }
+        }
+    }
+    let t = ConvShape {
+        input: [b, o, oh, ow],
+        weight: [c, o, kh, kw],
+        padding: [qh, qw],
+    };
+    debug_assert_eq!(t.output(), Some(s.input));
+    t.output().map(|_| conv_forward(grad, &flipped, t))
 }
 
 /// The weight gradient `dL/dW` (`[o, c, kh, kw]`) of [`conv_forward`] for the

@@ -14,8 +14,11 @@
 //!   inputs when they are at most [`default_max_density`] of the input (a
 //!   measured crossover), and as the backend's dense convolution otherwise.
 //! - Under autodiff it has its own backward: the weight gradient is
-//!   event-driven as well (`Σ spike · output gradient`), the input gradient
-//!   is the dense transposed convolution (the output gradient is dense).
+//!   event-driven as well (`Σ spike · output gradient`), and so is the
+//!   input gradient where the output gradient is sparse enough (it is zero
+//!   for neurons whose surrogate slope stayed zero: a convolution of the
+//!   output gradient with the transposed, flipped weight); the dense
+//!   transposed convolution otherwise.
 //! - Everywhere else (wgpu, other strides) it is `Conv2d::forward`.
 //!
 //! The result is the same convolution; only the order of the floating-point
@@ -41,6 +44,7 @@
 //! ```
 
 mod backend;
+mod gather;
 pub mod host;
 
 use burn::backend::Dispatch;
@@ -51,16 +55,23 @@ use burn::tensor::{Device, Tensor};
 pub use backend::SpikeConvBackend;
 
 /// The largest fraction of non-zero inputs at which the event-driven path
-/// is used for a weight of `weight_bytes` (above it the dense convolution
-/// is faster): 0.5 while the weight fits in a core's L2 cache (256 KiB),
-/// 0.25 up to 4 MiB, 0.15 beyond. Measured with `pipeline bench --only
-/// spike-conv` on a 2-core AMD EPYC (crossovers 0.7, 0.3, 0.3, 0.18 for
-/// VGG16's 64², 128², 256², 512² convs; docs/results.md, issue 13).
-pub fn default_max_density(weight_bytes: usize) -> f32 {
-    match weight_bytes {
-        0..=262_144 => 0.5,
-        262_145..=4_194_304 => 0.25,
-        _ => 0.15,
+/// is used for a weight of shape `[o, c, kh, kw]` (above it the dense
+/// convolution is faster): 0.3 for fewer than 32 output channels (a
+/// per-output-position overhead dominates), else by the weight's size: 0.6
+/// while it fits in a core's L2 cache (256 KiB), 0.3 up to 4 MiB, 0.2
+/// beyond. Measured with `pipeline bench --only spike-conv` on a 2-core AMD
+/// EPYC: crossovers above 0.7, 0.35, 0.3, 0.25 and above 0.7 for VGG16's
+/// 64² convs at 32x32, 128² at 16x16, 256² at 8x8, 512² at 4x4 and at 2x2;
+/// 0.3, 0.35, above 0.5 and 0.5 for the 1/8-width VGG16's 8² at 32x32, 16²
+/// at 16x16, 32² at 8x8 and 64² at 4x4 (docs/results.md, issue 13).
+pub fn default_max_density(weight: [usize; 4]) -> f32 {
+    if weight[0] < 32 {
+        return 0.3;
+    }
+    match 4 * weight.iter().product::<usize>() {
+        0..=262_144 => 0.6,
+        262_145..=4_194_304 => 0.3,
+        _ => 0.2,
     }
 }
 
@@ -90,8 +101,7 @@ fn event_padding(conv: &Conv2d) -> Option<[usize; 2]> {
 /// - x: `[N, C_in, H, W]`
 /// - output: `[N, C_out, H_out, W_out]`, as `conv.forward`
 pub fn spike_conv2d(conv: &Conv2d, x: Tensor<4>) -> Tensor<4> {
-    let weight_bytes = 4 * conv.weight.shape().num_elements();
-    spike_conv2d_with(conv, x, default_max_density(weight_bytes))
+    spike_conv2d_with(conv, x, default_max_density(conv.weight.dims()))
 }
 
 /// [`spike_conv2d`] with the density limit `max_density` (0 forces the

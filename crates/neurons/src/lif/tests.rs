@@ -275,3 +275,36 @@ fn fused_form_applies_only_to_a_detached_soft_reset_and_a_fixed_threshold() {
             .fused_applies(&ad)
     );
 }
+
+/// Layers wider than one parallel block of the fused scans (several blocks
+/// and a partial one): still the tensor form's spikes and gradients.
+#[test]
+fn fused_form_is_exact_across_parallel_blocks() {
+    use burn::tensor::Distribution;
+    let device = Device::flex().autodiff();
+    device.seed(5);
+    let lif = LifConfig::new()
+        .with_threshold(0.6)
+        .with_detach_reset(true)
+        .init(&device);
+    let width = 2 * 16_384 + 1_000;
+    let x =
+        Tensor::<2>::random([4, width], Distribution::Uniform(-0.3, 0.9), &device).require_grad();
+    let probe = Tensor::<2>::random([4, width], Distribution::Normal(0.0, 1.0), &device);
+    let run = |fused: bool| {
+        let (s, st) = if fused {
+            lif.forward_seq_fused(x.clone(), None)
+        } else {
+            lif.forward_seq_tensor(x.clone(), None)
+        };
+        let loss = (s.clone() * probe.clone()).sum() + st.membrane.clone().sum();
+        let g = x.grad(&loss.backward()).expect("x grad");
+        (s.into_data(), st.membrane.into_data(), g)
+    };
+    let (s1, m1, g1) = run(true);
+    let (s2, m2, g2) = run(false);
+    s1.assert_eq(&s2, true);
+    m1.assert_eq(&m2, true);
+    let d = (g1 - g2).abs().max().into_scalar::<f32>();
+    assert!(d < 1e-5, "gradient differs by {d}");
+}

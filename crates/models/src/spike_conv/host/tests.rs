@@ -71,7 +71,13 @@ fn weights(n: usize, seed: u64) -> Vec<f32> {
         .collect()
 }
 
-const SHAPES: [ConvShape; 5] = [
+/// Small shapes (the plain loop), then output channels that exercise the
+/// vector kernel: 2 vectors and a 3-lane tail, a full 64-block plus one
+/// vector, and two blocks plus one vector.
+const SHAPES: [ConvShape; 8] = [
+    shape([1, 2, 4, 4], [19, 2, 3, 3], [1, 1]),
+    shape([2, 3, 5, 4], [72, 3, 3, 3], [1, 1]),
+    shape([1, 3, 4, 3], [136, 3, 2, 2], [0, 1]),
     shape([3, 4, 6, 5], [7, 4, 3, 3], [1, 1]),
     shape([2, 3, 5, 5], [5, 3, 3, 3], [0, 0]),
     shape([2, 2, 4, 6], [3, 2, 1, 1], [0, 0]),
@@ -105,19 +111,28 @@ fn weight_grad_equals_the_derivative_of_the_forward() {
         let out_len: usize = s.out().iter().product();
         let grad = weights(out_len, 50 + k as u64);
         let got = conv_weight_grad(&x, &grad, s);
-        for (i, g) in got.iter().enumerate() {
-            let mut e = vec![0.0f32; n_w];
-            e[i] = 1.0;
-            let want: f64 = naive(&x, &e, s)
-                .iter()
-                .zip(&grad)
-                .map(|(y, g)| y * *g as f64)
-                .sum();
-            assert!(
-                (*g as f64 - want).abs() < 1e-5,
-                "{s:?} weight {i}: {g} vs {want}"
-            );
-        }
+        assert_derivative(&got, n_w, &grad, |e| naive(&x, e, s), "weight");
+    }
+}
+
+/// `got[i]` = `Σ grad ⊙ forward(e_i)` for every unit vector `e_i` of length `n`.
+fn assert_derivative(
+    got: &[f32],
+    n: usize,
+    grad: &[f32],
+    forward: impl Fn(&[f32]) -> Vec<f64>,
+    what: &str,
+) {
+    assert_eq!(got.len(), n);
+    for (i, g) in got.iter().enumerate() {
+        let mut e = vec![0.0f32; n];
+        e[i] = 1.0;
+        let want: f64 = forward(&e)
+            .iter()
+            .zip(grad)
+            .map(|(y, g)| y * *g as f64)
+            .sum();
+        assert!((*g as f64 - want).abs() < 1e-5, "{what} {i}: {g} vs {want}");
     }
 }
 
@@ -129,4 +144,25 @@ fn shapes_that_do_not_fit_are_rejected() {
     assert_eq!(s.output(), None);
     let s = shape([1, 2, 2, 2], [1, 2, 3, 3], [1, 1]);
     assert_eq!(s.output(), Some([1, 1, 2, 2]));
+}
+
+/// `dL/dx` for `L = Σ grad ⊙ y` equals `∂/∂x` entry by entry (the
+/// convolution is linear in `x`), wherever the padding allows the
+/// transposed form.
+#[test]
+fn input_grad_equals_the_derivative_of_the_forward() {
+    let mut checked = 0;
+    for (k, s) in SHAPES.into_iter().enumerate() {
+        let w = weights(s.weight.iter().product(), 30 + k as u64);
+        let out_len: usize = s.out().iter().product();
+        let grad = pseudo(out_len, 60 + k as u64, 0.3);
+        let Some(got) = conv_input_grad(&grad, &w, s) else {
+            assert!(s.padding[0] >= s.weight[2] || s.padding[1] >= s.weight[3]);
+            continue;
+        };
+        checked += 1;
+        let n_x: usize = s.input.iter().product();
+        assert_derivative(&got, n_x, &grad, |e| naive(e, &w, s), "input");
+    }
+    assert!(checked >= 6, "most shapes have a transposed form");
 }

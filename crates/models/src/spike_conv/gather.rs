@@ -23,6 +23,27 @@ pub(super) fn gather(acc: &mut [f32], base: &[f32], offsets: &[u32], values: &[f
     gather_plain(acc, base, offsets, values, add);
 }
 
+/// `dst[d + k] += v · src[s + k]` for `k < len`, for every `(d, s, v)` of
+/// `updates`, in order: the scatter form, for rows too short (few output
+/// channels) for a per-row gather to pay.
+///
+/// # Panics
+/// If a row is outside `dst` or `src`.
+pub(super) fn axpy_rows(dst: &mut [f32], src: &[f32], len: usize, updates: &[(u32, u32, f32)]) {
+    #[cfg(target_arch = "x86_64")]
+    if avx::available() {
+        // SAFETY: the CPU has AVX2 and FMA (checked just above).
+        unsafe { avx::axpy_rows(dst, src, len, updates) };
+        return;
+    }
+    for &(d, s, v) in updates {
+        let (d, s) = (d as usize, s as usize);
+        for (a, r) in dst[d..d + len].iter_mut().zip(&src[s..s + len]) {
+            *a += v * r;
+        }
+    }
+}
+
 fn gather_plain(acc: &mut [f32], base: &[f32], offsets: &[u32], values: &[f32], add: usize) {
     let len = acc.len();
     for (&off, &v) in offsets.iter().zip(values) {
@@ -75,6 +96,43 @@ mod avx {
         }
         if !tail.is_empty() {
             super::gather_plain(tail, base, offsets, values, add + vectors * 8);
+        }
+    }
+
+    /// [`super::axpy_rows`]: whole vectors with fused multiply-adds, the
+    /// `len % 8` remaining lanes by a plain loop.
+    ///
+    /// # Safety
+    /// The CPU must have AVX2 and FMA ([`available`]).
+    #[target_feature(enable = "avx2,fma")]
+    pub(super) unsafe fn axpy_rows(
+        dst: &mut [f32],
+        src: &[f32],
+        len: usize,
+        updates: &[(u32, u32, f32)],
+    ) {
+        let vectors = len / 8;
+        for &(d, s, v) in updates {
+            let (d, s) = (d as usize, s as usize);
+            assert!(d + len <= dst.len() && s + len <= src.len(), "row outside");
+            // SAFETY: both rows lie inside their slices (asserted).
+            unsafe {
+                let (p, r, vv) = (
+                    dst.as_mut_ptr().add(d),
+                    src.as_ptr().add(s),
+                    _mm256_set1_ps(v),
+                );
+                for k in 0..vectors {
+                    let a = _mm256_loadu_ps(p.add(8 * k));
+                    _mm256_storeu_ps(
+                        p.add(8 * k),
+                        _mm256_fmadd_ps(vv, _mm256_loadu_ps(r.add(8 * k)), a),
+                    );
+                }
+                for k in 8 * vectors..len {
+                    *p.add(k) += v * *r.add(k);
+                }
+            }
         }
     }
 

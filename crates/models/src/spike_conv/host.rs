@@ -6,14 +6,17 @@
 //! listed per position; each output row (one position, channels last) then
 //! sums, 64 output channels at a time in registers, the weight rows
 //! `v · W[:, c, ky, kx]` of the non-zero inputs in its receptive field, and
-//! is transposed to `NCHW` at the end. The weight gradient sums, per weight
+//! is transposed to `NCHW` at the end. Below 32 output channels, where a
+//! row is one or two vectors and the per-row work is overhead, each
+//! non-zero input instead scatters its weight rows into the output rows it
+//! reaches. The weight gradient sums, per weight
 //! row, the output-gradient rows its non-zero inputs reach. Both are exact
 //! convolutions; only the order of the
 //! floating-point sums differs from a dense (im2col + GEMM) convolution.
 
 use rayon::prelude::*;
 
-use super::gather::{BLOCK, gather};
+use super::gather::{BLOCK, axpy_rows, gather};
 
 /// Shapes of one convolution: input `[b, c, h, w]`, weight `[o, c, kh, kw]`,
 /// zero padding `[ph, pw]`, stride 1.
@@ -136,6 +139,49 @@ fn gather_sample(out: &mut [f32], x: &[f32], wt: &[f32], s: ConvShape) {
     }
 }
 
+/// Below this many output channels the forward scatters (one short row
+/// update per non-zero input and tap) instead of gathering per output row.
+const SCATTER_BELOW: usize = 32;
+
+/// [`gather_sample`] in the scatter form: each non-zero input adds its
+/// weight rows to the output rows it reaches.
+fn scatter_sample(
+    out: &mut [f32],
+    x: &[f32],
+    wt: &[f32],
+    s: ConvShape,
+    updates: &mut Vec<(u32, u32, f32)>,
+) {
+    let [_, c, h, w] = s.input;
+    let [o, _, kh, kw] = s.weight;
+    let [_, _, oh, ow] = s.out();
+    let [ph, pw] = s.padding;
+    let taps = kh * kw;
+    out.fill(0.0);
+    updates.clear();
+    for (ci, plane) in x.chunks_exact(h * w).take(c).enumerate() {
+        for (i, &v) in plane.iter().enumerate() {
+            if v == 0.0 {
+                continue;
+            }
+            let (y, xx) = (i / w, i % w);
+            for ky in 0..kh {
+                let Some(oy) = (y + ph).checked_sub(ky).filter(|&oy| oy < oh) else {
+                    continue;
+                };
+                for kx in 0..kw {
+                    let Some(ox) = (xx + pw).checked_sub(kx).filter(|&ox| ox < ow) else {
+                        continue;
+                    };
+                    let row = ((ci * taps + ky * kw + kx) * o) as u32;
+                    updates.push((((oy * ow + ox) * o) as u32, row, v));
+                }
+            }
+        }
+    }
+    axpy_rows(out, wt, o, updates);
+}
+
 /// One sample's weight-gradient contribution into the channels-last
 /// accumulator `[c, kh * kw, o]`, from its input `[c, h, w]` and its output
 /// gradient, channels-last `[oh * ow, o]`: each weight row sums, in
@@ -231,9 +277,13 @@ pub fn conv_forward(x: &[f32], weight: &[f32], s: ConvShape) -> Vec<f32> {
     out.par_chunks_mut(per_out)
         .zip(x.par_chunks(c * h * w))
         .for_each_init(
-            || vec![0.0f32; per_out],
-            |buf, (dst, xb)| {
-                gather_sample(buf, xb, &wt, s);
+            || (vec![0.0f32; per_out], Vec::new()),
+            |(buf, updates), (dst, xb)| {
+                if o < SCATTER_BELOW {
+                    scatter_sample(buf, xb, &wt, s, updates);
+                } else {
+                    gather_sample(buf, xb, &wt, s);
+                }
                 transpose(buf, oh * ow, o, dst);
             },
         );

@@ -336,8 +336,9 @@ pub fn conv_weight_grad(x: &[f32], grad: &[f32], s: ConvShape) -> Vec<f32> {
     let size = c * kh * kw * o;
     let per_in = c * h * w;
     let per_out = o * oh * ow;
-    // One accumulator per worker, summed at the end.
-    let workers = rayon::current_num_threads().max(1);
+    // One accumulator per worker (at most 16, each the whole weight's size:
+    // memory on many-core machines), summed at the end.
+    let workers = rayon::current_num_threads().clamp(1, 16);
     let per_worker = b.div_ceil(workers).max(1);
     let acc = (0..b.div_ceil(per_worker))
         .into_par_iter()

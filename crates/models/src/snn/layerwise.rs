@@ -108,7 +108,7 @@ impl Snn {
             state = Some(st);
             let s = s.reshape([tc * n, c, h, w]);
             let s = if self.ann.pool_after[layer] {
-                self.ann.pool.forward(s)
+                self.pool_spikes(s)
             } else {
                 s
             };

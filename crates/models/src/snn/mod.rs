@@ -163,6 +163,7 @@ mod bias;
 mod chunked;
 mod given;
 mod layerwise;
+mod pool;
 mod simulate;
 
 pub use chunked::ChunkedBackward;

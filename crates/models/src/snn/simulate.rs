@@ -262,7 +262,7 @@ impl Snn {
             states.conv[i] = Some(st);
             counts.push(s.clone().sum().detach());
             x = Some(if self.ann.pool_after[i] {
-                self.ann.pool.forward(s.reshape([tc * n, c, h, w]))
+                self.pool_spikes(s.reshape([tc * n, c, h, w]))
             } else {
                 match &masks.conv[i] {
                     Some(m) => (s * m.clone()).reshape([tc * n, c, h, w]),
@@ -318,7 +318,7 @@ impl Snn {
                 *state = Some(st);
                 counts.push(s.clone().sum());
                 x = if self.ann.pool_after[i] {
-                    self.ann.pool.forward(s)
+                    self.pool_spikes(s)
                 } else {
                     s
                 };

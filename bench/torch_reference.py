@@ -298,6 +298,8 @@ def main():
                    help="alternate PyTorch and Rust this many times; print medians and the ratio range "
                         "(a shared machine's speed drifts between runs)")
     a = p.parse_args()
+    if a.rounds < 1 or a.iters < 1:
+        p.error("--rounds and --iters must be at least 1")
     a.only = a.only or ["ann", "snn", "stbp"]
     if a.threads > 0:
         torch.set_num_threads(a.threads)

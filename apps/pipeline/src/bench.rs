@@ -253,3 +253,28 @@ pub fn run(cli: &crate::cli::Cli, args: &BenchArgs) -> Result<()> {
     println!("wrote {}", art.bench().display());
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The first threshold is the first layer's largest ReLU activation, and
+    /// with these thresholds every layer of a random VGG16 spikes by T = 100
+    /// (the reason for them: with thresholds 1.0 the deep layers stay silent).
+    #[test]
+    fn max_norm_thresholds_make_every_layer_spike() {
+        let device = Device::flex();
+        device.seed(4);
+        let cfg = VggConfig::vgg16(1, 32, 10).with_width(0.125);
+        let x = Tensor::<4>::random([2, 1, 32, 32], Distribution::Uniform(-1.0, 1.0), &device);
+        let snn_cfg = SnnConfig::new().with_timesteps(100).with_time_chunk(25);
+        let snn = max_norm(Snn::from_ann(cfg.init(&device), &snn_cfg), &x);
+        let first = burn::tensor::activation::relu(snn.ann.convs[0].forward(x.clone()));
+        let want = first.max().into_scalar::<f32>() as f64;
+        assert!((snn.thresholds()[0] - want).abs() < 1e-6 * want, "θ_0");
+        let totals = snn.forward(x, &mut PoissonEncoder::new(1)).spike_totals();
+        for (l, t) in totals.iter().enumerate() {
+            assert!(*t > 0.0, "layer {l} silent: {totals:?}");
+        }
+    }
+}

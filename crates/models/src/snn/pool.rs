@@ -12,19 +12,23 @@ use rayon::prelude::*;
 use super::Snn;
 
 impl Snn {
-    /// `self.ann.pool.forward(s)`, on the host where that is the same
-    /// computation (CPU backend, no autodiff, the VGG's 2x2 stride-2 pool).
-    pub(crate) fn pool_spikes(&self, s: Tensor<4>) -> Tensor<4> {
+    /// Whether [`pool_spikes`](Self::pool_spikes) pools on the host.
+    fn host_pool_applies(&self, device: &burn::tensor::Device) -> bool {
         let pool = &self.ann.pool;
-        let device = s.device();
-        let host = !device.is_autodiff()
-            && is_host(&device)
+        !device.is_autodiff()
+            && is_host(device)
             && pool.kernel_size == [2, 2]
             && pool.stride == [2, 2]
             && matches!(pool.padding, PaddingConfig2d::Valid)
-            && !pool.ceil_mode;
-        if !host {
-            return pool.forward(s);
+            && !pool.ceil_mode
+    }
+
+    /// `self.ann.pool.forward(s)`, on the host where that is the same
+    /// computation (CPU backend, no autodiff, the VGG's 2x2 stride-2 pool).
+    pub(crate) fn pool_spikes(&self, s: Tensor<4>) -> Tensor<4> {
+        let device = s.device();
+        if !self.host_pool_applies(&device) {
+            return self.ann.pool.forward(s);
         }
         let [n, c, h, w] = s.dims();
         let (oh, ow) = (h / 2, w / 2);
@@ -67,6 +71,9 @@ mod tests {
                 VggConfig::vgg16(1, 32, 10).with_width(0.125).init(&device),
                 &SnnConfig::new(),
             );
+            // The host path is the one under test (else this compares the module with itself).
+            assert!(snn.host_pool_applies(&device));
+            assert!(!snn.host_pool_applies(&device.clone().autodiff()));
             for shape in [[3, 4, 8, 8], [2, 3, 5, 7], [1, 2, 3, 3]] {
                 for x in [
                     Tensor::<4>::random(shape, Distribution::Bernoulli(0.3), &device),

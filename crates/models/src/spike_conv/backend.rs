@@ -103,10 +103,18 @@ fn event_driven<B: HostView>(
         }
         B::view_f32(other, |ov| kernel(sv, ov))
     })?;
+    #[cfg(test)]
+    HOST_RUNS.with(|n| n.set(n.get() + 1));
     Some(B::float_from_data(
         TensorData::new(out, dims),
         &sparse.device(),
     ))
+}
+
+#[cfg(test)]
+thread_local! {
+    /// Host-kernel runs on this thread (tests check the routing with it).
+    pub(super) static HOST_RUNS: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
 }
 
 fn host_forward<B: HostView>(

@@ -93,3 +93,54 @@ fn other_strides_fall_back_to_the_module() {
     let asym = conv(&device, PaddingConfig2d::Explicit(1, 1, 0, 0), 3, false);
     assert_eq!(event_padding(&asym), None);
 }
+
+/// The values above would match whichever path ran; this pins the path.
+/// Below the limit the forward, weight gradient and input gradient are
+/// the host kernels' (three runs on this thread, results bit for bit),
+/// above it the backend's dense convolution (no run, the module's values).
+#[test]
+fn the_limit_picks_the_host_kernel_or_the_dense_convolution() {
+    use super::host::{ConvShape, conv_forward, conv_input_grad, conv_weight_grad};
+    let device = Device::flex().autodiff();
+    device.seed(9);
+    let c = Conv2dConfig::new([48, 40], [3, 3])
+        .with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1))
+        .with_bias(false)
+        .init(&device);
+    let x = spikes(&device, [3, 48, 7, 5], 0.3).require_grad();
+    let probe = Tensor::<4>::random([3, 40, 7, 5], Distribution::Normal(0.0, 1.0), &device);
+    let host = |t: &Tensor<4>| -> Vec<f32> { t.to_data().try_to_vec::<f32>().expect("f32") };
+    let bits = |v: &[f32]| -> Vec<u32> { v.iter().map(|f| f.to_bits()).collect() };
+    let s = ConvShape {
+        input: [3, 48, 7, 5],
+        weight: [40, 48, 3, 3],
+        padding: [1, 1],
+    };
+    let w = c.weight.val();
+    let runs = || super::backend::HOST_RUNS.with(|n| n.get());
+    let before = runs();
+    // Event-driven (limit 1): the host kernels, exactly.
+    let y = spike_conv2d_with(&c, x.clone(), 1.0);
+    let same = |a: &[f32], b: &[f32]| bits(a) == bits(b);
+    assert!(
+        same(&host(&y), &conv_forward(&host(&x), &host(&w), s)),
+        "forward"
+    );
+    let g = (y * probe.clone()).sum().backward();
+    let (gx, gw) = (x.grad(&g).expect("dx"), c.weight.grad(&g).expect("dW"));
+    let want_gw = conv_weight_grad(&host(&x), &host(&probe), s);
+    let want_gx = conv_input_grad(&host(&probe), &host(&w), s).expect("padding 1 < kernel 3");
+    assert!(same(&host(&gw), &want_gw), "weight gradient");
+    assert!(same(&host(&gx), &want_gx), "input gradient");
+    assert_eq!(
+        runs() - before,
+        3,
+        "forward, weight and input gradient on the host"
+    );
+    // Dense (limit 0): the module's convolution, and no host run.
+    let before = runs();
+    let dense = spike_conv2d_with(&c, x.clone(), 0.0);
+    let _ = (dense.clone() * probe).sum().backward();
+    assert_eq!(runs(), before, "dense path");
+    assert!(same(&host(&dense), &host(&c.forward(x))), "dense");
+}

@@ -9,7 +9,7 @@ use burn::module::Module;
 use burn::store::ModuleRecord;
 use burn::tensor::{Device, DeviceKind, Distribution, Tensor, TensorData, Tolerance};
 use privatesnn::models::{Snn, SnnConfig, Vgg, VggConfig};
-use privatesnn::neurons::PoissonEncoder;
+use privatesnn::neurons::InputGenerator;
 
 fn config() -> VggConfig {
     VggConfig::new()
@@ -31,25 +31,41 @@ fn copy_to(model: &Vgg, device: &Device) -> Vgg {
     config().init(device).load_record(record)
 }
 
-fn run(model: &Vgg, input: &TensorData, device: &Device) -> (TensorData, TensorData, Vec<f64>) {
+fn run(
+    model: &Vgg,
+    input: &TensorData,
+    device: &Device,
+    generator: InputGenerator,
+) -> (TensorData, TensorData, Vec<f64>) {
     let model = copy_to(model, device);
     let x = Tensor::<4>::from_data(input.clone(), device);
     let ann = model.forward(x.clone()).into_data();
-    let snn = Snn::from_ann(model, &SnnConfig::new().with_time_chunk(5))
-        .with_thresholds(&[0.4, 0.8, 0.8, 0.8]);
-    let out = snn.forward_timesteps(x, 25, &mut PoissonEncoder::new(3));
+    let snn_cfg = SnnConfig::new()
+        .with_time_chunk(5)
+        .with_input_generator(generator);
+    let snn = Snn::from_ann(model, &snn_cfg).with_thresholds(&[0.4, 0.8, 0.8, 0.8]);
+    let out = snn.forward_timesteps(x, 25, &mut snn.encoder(3));
     let spikes = out.spike_totals();
     (ann, out.logits.into_data(), spikes)
 }
 
+/// The ANN and the SNN on every backend, with either input generator: on
+/// wgpu the SNN runs the fused Cube LIF kernels, and with the counter-based
+/// generator its input spikes are made on the device.
 #[test]
 fn flex_ndarray_and_wgpu_agree() {
+    for generator in [InputGenerator::Host, InputGenerator::Counter] {
+        backends_agree(generator);
+    }
+}
+
+fn backends_agree(generator: InputGenerator) {
     let flex = Device::flex();
     flex.seed(1);
     let model = config().init(&flex);
     let input =
         Tensor::<4>::random([4, 3, 16, 16], Distribution::Uniform(-1.0, 1.0), &flex).into_data();
-    let (ann_ref, snn_ref, spikes_ref) = run(&model, &input, &flex);
+    let (ann_ref, snn_ref, spikes_ref) = run(&model, &input, &flex, generator);
     assert!(
         spikes_ref.iter().all(|&s| s > 0.0),
         "every layer should fire: {spikes_ref:?}"
@@ -61,7 +77,7 @@ fn flex_ndarray_and_wgpu_agree() {
         ("wgpu", Device::wgpu(DeviceKind::DefaultDevice)),
     ];
     for (name, device) in others {
-        let (ann, snn, spikes) = run(&model, &input, &device);
+        let (ann, snn, spikes) = run(&model, &input, &device, generator);
         ann.assert_approx_eq::<f32>(&ann_ref, Tolerance::absolute(1e-4));
         // Spikes are thresholded sums: a membrane within float rounding (~1e-6)
         // of a threshold can fire on one backend and not another. Allow 0.1% of
@@ -69,11 +85,13 @@ fn flex_ndarray_and_wgpu_agree() {
         for (l, (a, b)) in spikes.iter().zip(&spikes_ref).enumerate() {
             assert!(
                 (a - b).abs() <= 1e-3 * b.max(1.0),
-                "{name}: layer {l} spikes {a} vs flex {b}"
+                "{name} {generator:?}: layer {l} spikes {a} vs flex {b}"
             );
         }
         snn.assert_approx_eq::<f32>(&snn_ref, Tolerance::absolute(5e-2));
-        println!("{name} ({device:?}): spike totals {spikes:?} (flex {spikes_ref:?})");
+        println!(
+            "{name} ({device:?}, {generator:?}): spike totals {spikes:?} (flex {spikes_ref:?})"
+        );
     }
 }
 

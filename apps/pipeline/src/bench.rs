@@ -7,9 +7,10 @@ use burn::module::Module;
 use burn::nn::loss::CrossEntropyLossConfig;
 use burn::optim::decay::WeightDecayConfig;
 use burn::optim::momentum::MomentumConfig;
-use burn::optim::{AdamConfig, GradientsParams, SgdConfig};
+use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer};
 use burn::tensor::{Device, Distribution, Int, Tensor, TensorData};
 use privatesnn_encryption::{encryption_loss, trainable};
+use privatesnn_models::sgd::FusedSgd;
 use privatesnn_models::{Snn, SnnConfig, VggConfig};
 use privatesnn_neurons::PoissonEncoder;
 use privatesnn_synthesis::{DirichletConfig, dirichlet_impressions};
@@ -109,25 +110,30 @@ pub fn bench(args: &BenchArgs, device: &Device) -> Result<Vec<Measurement>> {
         (args.only.is_empty() && p != BenchPart::SpikeConv) || args.only.contains(&p)
     };
     let ad = crate::common::autodiff(device);
-    let mut enc = PoissonEncoder::new(0);
+    // Counter-based input spikes: generated on the device on wgpu (no upload).
+    let mut enc = PoissonEncoder::counter(0);
     let snn_cfg = SnnConfig::new()
         .with_timesteps(args.timesteps)
         .with_time_chunk(args.time_chunk);
 
     if wanted(BenchPart::Ann) {
         // ANN train step: forward, cross-entropy, backward, SGD (momentum 0.9, wd 5e-4).
-        let mut ann = cfg.init(&ad);
-        let mut sgd = SgdConfig::new()
-            .with_momentum(Some(MomentumConfig::new().with_momentum(0.9)))
-            .with_weight_decay(Some(WeightDecayConfig::new(5e-4)))
-            .init();
+        // In an Option so that the step takes the network by value (no
+        // clone sharing its buffers: the fused SGD then updates them in place).
+        let mut ann = Some(cfg.init(&ad));
+        let mut sgd: ModuleOptimizer = FusedSgd::new(
+            Some(MomentumConfig::new().with_momentum(0.9)),
+            Some(WeightDecayConfig::new(5e-4)),
+        )
+        .into();
         let loss_fn = CrossEntropyLossConfig::new().init(&ad);
         let x = Tensor::<4>::random(shape, Distribution::Uniform(-1.0, 1.0), &ad);
         let y = Tensor::<1, Int>::from_data(TensorData::new(labels.clone(), [b]), &ad);
         let s = time(args.iters, || {
-            let loss = loss_fn.forward(ann.forward(x.clone()), y.clone());
-            let grads = GradientsParams::from_grads(loss.backward(), &ann);
-            ann = sgd.step(1e-3, ann.clone(), grads);
+            let net = ann.take().context("network lost in a failed step")?;
+            let loss = loss_fn.forward(net.forward(x.clone()), y.clone());
+            let grads = GradientsParams::from_grads(loss.backward(), &net);
+            ann = Some(sgd.step(1e-3, net, grads));
             finite(loss.into_scalar::<f32>(), "ANN loss")
         })?;
         out.push(measure("ann_train_step", b, s));

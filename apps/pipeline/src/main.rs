@@ -21,6 +21,12 @@ mod stages;
 
 use clap::Parser;
 
+/// mimalloc keeps freed large buffers for reuse: glibc unmaps them, and a
+/// training step's tens of megabytes of temporaries then page-fault and
+/// are zeroed again at every step (measured in docs/results.md).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> std::process::ExitCode {
     let cli = cli::Cli::parse();
     match run::run(cli) {

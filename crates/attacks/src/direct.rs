@@ -108,7 +108,7 @@ pub fn snn_gradient_attack(
     let mut rng = Xoshiro256PlusPlus::seed_from_u64(config.seed);
     let noise: Vec<f32> = (0..n * c * h * w).map(|_| rng.random::<f32>()).collect();
     let mut x = Tensor::<4>::from_data(TensorData::new(noise.clone(), [n, c, h, w]), &plain);
-    let mut encoder = PoissonEncoder::new(config.seed ^ 0x5EED_A77A_C002);
+    let mut encoder = snn.encoder(config.seed ^ 0x5EED_A77A_C002);
     let objective = |x: &Tensor<4>, encoder: &mut PoissonEncoder| -> Vec<f32> {
         let out =
             net.valid()

@@ -3,7 +3,6 @@
 use burn::config::Config;
 use burn::tensor::Tensor;
 use privatesnn_models::{LayerInputs, Snn};
-use privatesnn_neurons::PoissonEncoder;
 use serde::Serialize;
 
 /// Settings of [`balance_thresholds`].
@@ -321,7 +320,7 @@ fn cached_inputs(
         .iter()
         .enumerate()
         .map(|(b, batch)| {
-            let mut encoder = PoissonEncoder::new(config.seed.wrapping_add(b as u64));
+            let mut encoder = snn.encoder(config.seed.wrapping_add(b as u64));
             let mut x = snn.encoded_inputs(batch.clone(), window, &mut encoder);
             while x.layer() < layer {
                 x = snn.next_inputs(x);
@@ -361,7 +360,7 @@ fn layer_statistic(
 ) -> f64 {
     let mut stat: Option<Statistic> = None;
     for (b, batch) in batches.iter().enumerate() {
-        let mut encoder = PoissonEncoder::new(config.seed.wrapping_add(b as u64));
+        let mut encoder = snn.encoder(config.seed.wrapping_add(b as u64));
         let n = batch.dims()[0];
         snn.layer_currents(batch.clone(), window, layer, &mut encoder, &mut |c| {
             let stat = stat.get_or_insert_with(|| {

@@ -2,7 +2,6 @@
 
 use burn::tensor::{Int, Tensor};
 use privatesnn_models::Snn;
-use privatesnn_neurons::PoissonEncoder;
 use serde::{Deserialize, Serialize};
 
 /// Accuracy after `timesteps` steps.
@@ -34,7 +33,7 @@ pub fn accuracy_vs_timesteps(
     for (b, (x, y)) in batches.into_iter().enumerate() {
         let n = x.dims()[0];
         total += n;
-        let mut enc = PoissonEncoder::new(seed.wrapping_add(b as u64));
+        let mut enc = snn.encoder(seed.wrapping_add(b as u64));
         let outs = snn.forward_checkpoints(x, timesteps, &mut enc);
         for (k, out) in outs.into_iter().enumerate() {
             let pred = out.logits.clone().argmax(1).reshape([n]);
@@ -65,6 +64,7 @@ mod tests {
     use super::*;
     use burn::tensor::{Device, Distribution, TensorData};
     use privatesnn_models::{SnnConfig, VggConfig};
+    use privatesnn_neurons::PoissonEncoder;
 
     #[test]
     fn matches_separate_forwards() {

@@ -7,7 +7,6 @@ use burn::module::Module;
 use burn::optim::{AdamConfig, GradientsParams};
 use burn::tensor::{Device, Tensor};
 use privatesnn_models::Snn;
-use privatesnn_neurons::PoissonEncoder;
 use rand::SeedableRng;
 use rand::rngs::Xoshiro256PlusPlus;
 use rand::seq::SliceRandom;
@@ -169,7 +168,7 @@ pub fn encrypt(
         let (mut loss_sum, mut ce_sum, mut kd_sum, mut hits) = (0.0, 0.0, 0.0, 0usize);
         for (b, idx) in order.chunks(config.batch_size).enumerate() {
             let (x, y, t) = data.gather(idx, &targets, &ad);
-            let mut encoder = PoissonEncoder::new(stream(config.seed, epoch, b));
+            let mut encoder = model.encoder(stream(config.seed, epoch, b));
             let steps = config.timesteps as f64;
             let scale = |u: Tensor<2>| match config.output {
                 OutputScale::Membrane => u,

@@ -7,6 +7,8 @@ use burn::nn::{Dropout, DropoutConfig, Initializer, Linear, LinearConfig, Paddin
 use burn::tensor::activation::relu;
 use burn::tensor::{Device, Tensor};
 
+use crate::dropout::dropout;
+use crate::host_conv::HostConv;
 use crate::{VggConfig, VggLayer};
 
 /// Kaiming-normal with gain √2 (He et al.): keeps activations at scale through
@@ -100,7 +102,10 @@ impl Vgg {
     /// Logits of the classifier.
     ///
     /// Dropout is active only when the model is in training mode on an
-    /// autodiff device (Burn's rule).
+    /// autodiff device (Burn's rule). On the CPU backends the convolutions
+    /// run as whole-batch GEMMs ([`crate::host_conv`]), equal to Burn's
+    /// `conv2d` up to float rounding, and dropout masks come from the
+    /// counter-based generator ([`crate::dropout`]).
     ///
     /// # Shapes
     /// - input: `[N, C, H, W]`, normalised (mean 0.5, std 0.5 → `[-1, 1]`)
@@ -108,15 +113,15 @@ impl Vgg {
     pub fn forward(&self, input: Tensor<4>) -> Tensor<2> {
         let mut x = input;
         for (conv, &pool) in self.convs.iter().zip(&self.pool_after) {
-            x = relu(conv.forward(x));
+            x = relu(conv.forward_host(x));
             x = if pool {
                 self.pool.forward(x)
             } else {
-                self.conv_dropout.forward(x)
+                dropout(&self.conv_dropout, x)
             };
         }
         let x = x.flatten::<2>(1, 3);
-        let x = self.fc_dropout.forward(relu(self.fc1.forward(x)));
+        let x = dropout(&self.fc_dropout, relu(self.fc1.forward(x)));
         self.fc2.forward(x)
     }
 

@@ -16,6 +16,10 @@
 //! - [`import`]: a VGG trained in PyTorch (the PrivateSNN code's or
 //!   torchvision's layout, `.pt`/`.pth`/`.safetensors`), batch norm and
 //!   torchvision's adaptive pool folded, every shape checked.
+//! - On the CPU backends, the training hot spots as one pass each:
+//!   [`host_conv`] (the convolutions as whole-batch GEMMs, with their own
+//!   backward), [`dropout`] (masks from a parallel counter-based
+//!   generator) and [`sgd::FusedSgd`] (Burn's SGD to the bit).
 //!
 //! # Example
 //!
@@ -40,9 +44,12 @@
 
 mod ann;
 mod config;
+pub mod dropout;
 mod error;
+pub mod host_conv;
 pub mod import;
 pub mod io;
+pub mod sgd;
 mod snn;
 pub mod spike_conv;
 

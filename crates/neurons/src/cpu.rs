@@ -58,6 +58,15 @@ pub trait HostView: Backend {
     fn view_f32<R>(t: &FloatTensor<Self>, f: impl FnOnce(&[f32]) -> R) -> R {
         with_f32(&read::<Self>(t.clone()), f)
     }
+
+    /// Host values (row-major) as a tensor of `shape` on `device`.
+    fn from_f32<const D: usize>(
+        values: Vec<f32>,
+        shape: [usize; D],
+        device: &<Self as burn::backend::BackendTypes>::Device,
+    ) -> FloatTensor<Self> {
+        Self::float_from_data(TensorData::new(values, shape), device)
+    }
 }
 
 impl HostView for Flex {

@@ -11,7 +11,8 @@
 //! - [`Surrogate`]: the spike function, exact Heaviside forward and a surrogate
 //!   derivative backward: the PrivateSNN triangle (Eq. 9, with a scale), arctan
 //!   and fast-sigmoid.
-//! - [`PoissonEncoder`]: the signed Poisson rate code with an explicit seed.
+//! - [`PoissonEncoder`]: the signed Poisson rate code with an explicit seed,
+//!   from a host generator or a counter-based one that runs on the device.
 //!
 //! Everything is backend-generic: tensors live on a run-time Burn
 //! [`Device`](burn::tensor::Device) (flex, ndarray, wgpu, ...), with or without
@@ -39,12 +40,14 @@
 //! ```
 #![warn(missing_docs)]
 
+mod counter;
 pub mod cpu;
 mod encoder;
 pub mod fused;
 mod lif;
 mod surrogate;
 
-pub use encoder::PoissonEncoder;
+pub use counter::counter_uniform;
+pub use encoder::{InputGenerator, PoissonEncoder};
 pub use lif::{Lif, LifConfig, LifState, Reset};
 pub use surrogate::Surrogate;

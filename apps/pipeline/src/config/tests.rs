@@ -29,6 +29,22 @@ fn surrogate_and_reset_parse() {
 }
 
 #[test]
+fn input_generator_parses_and_bad_values_name_the_section() {
+    use privatesnn_neurons::InputGenerator;
+    assert_eq!(
+        ExperimentConfig::parse("", "x")
+            .unwrap()
+            .snn
+            .input_generator,
+        InputGenerator::Host
+    );
+    let c = ExperimentConfig::parse("[snn]\ninput_generator = \"counter\"\n", "x").unwrap();
+    assert_eq!(c.snn.input_generator, InputGenerator::Counter);
+    let e = ExperimentConfig::parse("[snn]\ninput_generator = \"gpu\"\n", "x").unwrap_err();
+    assert!(format!("{e:#}").contains("[snn]"), "{e:#}");
+}
+
+#[test]
 fn errors_name_the_problem() {
     let e = ExperimentConfig::parse("[model]\nwidht = 2.0\n", "x").unwrap_err();
     assert!(format!("{e:#}").contains("no field `widht`"), "{e:#}");

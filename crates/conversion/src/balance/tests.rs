@@ -3,7 +3,7 @@
 use super::*;
 use burn::tensor::{Device, Distribution, TensorData};
 use privatesnn_models::{SnnConfig, VggConfig};
-use privatesnn_neurons::{LifConfig, Reset};
+use privatesnn_neurons::{LifConfig, PoissonEncoder, Reset};
 
 /// conv(2→3) + pool, then fc1 (spiking) and fc2: two spiking layers.
 fn tiny(device: &Device) -> privatesnn_models::Vgg {

@@ -5,7 +5,7 @@
 use burn::config::Config;
 use burn::module::Module;
 use burn::tensor::Tensor;
-use privatesnn_neurons::{Lif, LifConfig, Reset, Surrogate};
+use privatesnn_neurons::{InputGenerator, Lif, LifConfig, PoissonEncoder, Reset, Surrogate};
 
 use crate::Vgg;
 
@@ -35,6 +35,12 @@ pub struct SnnConfig {
     /// gradient flow through the reset as well. The forward pass is the same.
     #[config(default = true)]
     pub detach_reset: bool,
+    /// Where the Poisson input's random numbers come from ([`Snn::encoder`]):
+    /// a seeded host generator (`"host"`, the default) or the counter-based
+    /// generator, which runs on the device off the CPU (`"counter"`). Both
+    /// give the same spikes on every backend; they differ from each other.
+    #[config(default = "InputGenerator::Host")]
+    pub input_generator: InputGenerator,
 }
 
 impl SnnConfig {
@@ -80,6 +86,9 @@ pub struct Snn {
     pub timesteps: usize,
     /// Timesteps simulated together.
     pub time_chunk: usize,
+    /// The Poisson input's generator ([`SnnConfig::input_generator`]).
+    #[module(skip)]
+    pub input_generator: InputGenerator,
 }
 
 /// Result of an SNN forward pass.
@@ -126,7 +135,15 @@ impl Snn {
             neurons,
             timesteps: config.timesteps,
             time_chunk: config.time_chunk,
+            input_generator: config.input_generator,
         }
+    }
+
+    /// A Poisson encoder with seed `seed` from this SNN's
+    /// [`input_generator`](SnnConfig::input_generator): what the stages that
+    /// simulate it (evaluation, threshold balancing, STBP, attacks) draw from.
+    pub fn encoder(&self, seed: u64) -> PoissonEncoder {
+        self.input_generator.encoder(seed)
     }
 
     /// The ANN with this SNN's weights (LIF → ReLU re-conversion).
@@ -164,6 +181,7 @@ mod chunked;
 mod given;
 mod layerwise;
 mod pool;
+mod pool_backend;
 mod simulate;
 
 pub use chunked::ChunkedBackward;

@@ -30,6 +30,32 @@ pub(super) fn spiking(snn: Snn) -> Snn {
     snn.with_thresholds(&vec![0.3; n])
 }
 
+/// `Snn::encoder` draws from the configured generator, which survives
+/// `fork` onto an autodiff device (as STBP and the attacks do) and `valid`.
+#[test]
+fn encoder_follows_the_configured_generator() {
+    use privatesnn_neurons::InputGenerator;
+    let device = Device::flex();
+    let (ann, _) = tiny(&device);
+    let x = input(&device);
+    let mut trains = Vec::new();
+    for (generator, reference) in [
+        (InputGenerator::Host, PoissonEncoder::new(4)),
+        (InputGenerator::Counter, PoissonEncoder::counter(4)),
+    ] {
+        let cfg = SnnConfig::new().with_input_generator(generator);
+        let snn = Snn::from_ann(ann.clone(), &cfg)
+            .fork(&device.clone().autodiff())
+            .valid();
+        assert_eq!(snn.input_generator, generator);
+        let a: Tensor<5> = snn.encoder(4).encode(x.clone(), 6);
+        let b: Tensor<5> = reference.clone().encode(x.clone(), 6);
+        a.clone().into_data().assert_eq(&b.into_data(), true);
+        trains.push(a.into_data());
+    }
+    assert_ne!(trains[0], trains[1], "the two generators differ");
+}
+
 #[test]
 fn checkpoints_equal_separate_runs_of_the_same_spikes() {
     let device = Device::flex();

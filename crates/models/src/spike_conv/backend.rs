@@ -1,5 +1,7 @@
 //! The event-driven convolution as a Burn backend extension: host kernels on
 //! the CPU backends (flex, ndarray) and its own backward under autodiff.
+//! Where the input is too dense for it, the host GEMM convolution
+//! ([`crate::host_conv`]) instead, forward and backward.
 #![allow(deprecated)] // NdArray: still a supported backend here
 
 use burn::backend::autodiff::checkpoint::{base::Checkpointer, strategy::CheckpointStrategy};
@@ -11,6 +13,8 @@ use burn::backend::{Autodiff, Backend, Flex, NdArray, TensorMetadata, backend_ex
 use burn::tensor::{DType, TensorData};
 
 use privatesnn_neurons::cpu::HostView;
+
+use crate::host_conv::HostConvBackend;
 
 use super::host::{self, ConvShape};
 
@@ -111,13 +115,19 @@ fn event_driven<B: HostView>(
     ))
 }
 
+/// Whether every tensor is f32 (the dense fallback is then the host GEMM
+/// convolution of [`crate::host_conv`], else the backend's).
+fn f32s<B: Backend>(tensors: &[&FloatTensor<B>]) -> bool {
+    tensors.iter().all(|t| t.dtype() == DType::F32)
+}
+
 #[cfg(test)]
 thread_local! {
     /// Host-kernel runs on this thread (tests check the routing with it).
     pub(super) static HOST_RUNS: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
 }
 
-fn host_forward<B: HostView>(
+fn host_forward<B: HostView + HostConvBackend>(
     x: FloatTensor<B>,
     w: FloatTensor<B>,
     ph: usize,
@@ -131,7 +141,10 @@ fn host_forward<B: HostView>(
                 Some(host::conv_forward(xv, wv, s))
             })
         })
-        .unwrap_or_else(|| B::conv2d(x, w, None, options(ph, pw)))
+        .unwrap_or_else(|| match f32s::<B>(&[&x, &w]) {
+            true => B::host_conv2d(x, w, [ph, pw]),
+            false => B::conv2d(x, w, None, options(ph, pw)),
+        })
 }
 
 /// The shape for a backward kernel: as the forward's, with an f32 gradient.
@@ -144,7 +157,7 @@ fn grad_shape<B: Backend>(
     host_shape::<B>(x, w, padding).filter(|_| grad.dtype() == DType::F32)
 }
 
-fn host_weight_grad<B: HostView>(
+fn host_weight_grad<B: HostView + HostConvBackend>(
     x: FloatTensor<B>,
     w: FloatTensor<B>,
     grad: FloatTensor<B>,
@@ -158,10 +171,16 @@ fn host_weight_grad<B: HostView>(
                 Some(host::conv_weight_grad(xv, gv, s))
             })
         })
-        .unwrap_or_else(|| B::conv2d_weight_backward(x, w, grad, options(ph, pw)))
+        .unwrap_or_else(|| match f32s::<B>(&[&x, &w, &grad]) {
+            true => {
+                let [_, _, kh, kw] = w.shape().dims::<4>();
+                B::host_conv2d_weight_grad(x, grad, [ph, pw], [kh, kw])
+            }
+            false => B::conv2d_weight_backward(x, w, grad, options(ph, pw)),
+        })
 }
 
-fn host_x_grad<B: HostView>(
+fn host_x_grad<B: HostView + HostConvBackend>(
     x: FloatTensor<B>,
     w: FloatTensor<B>,
     grad: FloatTensor<B>,
@@ -175,7 +194,13 @@ fn host_x_grad<B: HostView>(
                 host::conv_input_grad(gv, wv, s)
             })
         })
-        .unwrap_or_else(|| B::conv2d_x_backward(x, w, grad, options(ph, pw)))
+        .unwrap_or_else(|| match f32s::<B>(&[&x, &w, &grad]) {
+            true => {
+                let [_, _, h, wd] = x.shape().dims::<4>();
+                B::host_conv2d_input_grad(grad, w, [ph, pw], [h, wd])
+            }
+            false => B::conv2d_x_backward(x, w, grad, options(ph, pw)),
+        })
 }
 
 /// The CPU backends run the host kernels.

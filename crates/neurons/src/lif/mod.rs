@@ -199,6 +199,9 @@ impl Lif {
     /// autodiff (STBP) for a soft reset that is detached, with a fixed
     /// threshold, as one operation with its own backward (the surrogate
     /// gradient of the chunk in one reverse loop; see [`crate::fused`]).
+    /// On a Cube device (wgpu, ...) a soft reset with a fixed threshold runs
+    /// as one kernel per chunk, at inference and under autodiff with the
+    /// reset detached, with one backward kernel per chunk.
     /// The spikes and the membrane are bit-identical to the tensor form
     /// (same f32 operations in the same order), the gradients equal it
     /// within float rounding (tested); every other case uses the tensor form.
@@ -216,12 +219,16 @@ impl Lif {
         self.forward_seq_tensor(input, state)
     }
 
-    /// Whether [`forward_seq`](Self::forward_seq) takes the fused STBP form.
+    /// Whether [`forward_seq`](Self::forward_seq) takes the fused form: a
+    /// soft reset with a fixed threshold, under autodiff (STBP) on a CPU or
+    /// Cube backend with the reset detached, and at inference on a Cube
+    /// backend (the CPU backends have their host scan there).
     fn fused_applies(&self, device: &Device) -> bool {
-        device.is_autodiff()
-            && crate::cpu::is_host(device)
+        let kernel =
+            crate::fused::is_cube(device) || (device.is_autodiff() && crate::cpu::is_host(device));
+        kernel
             && self.reset == Reset::Subtract
-            && self.detach_reset
+            && (self.detach_reset || !device.is_autodiff())
             && !self.threshold.is_require_grad()
     }
 

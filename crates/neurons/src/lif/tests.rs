@@ -7,6 +7,11 @@ fn dev() -> Device {
     Device::flex()
 }
 
+/// A tensor's f32 values as bit patterns, for exact comparisons.
+fn bits<const D: usize>(t: Tensor<D>) -> Vec<u32> {
+    t.into_data().iter::<f32>().map(f32::to_bits).collect()
+}
+
 fn run_seq(cfg: LifConfig, currents: &[f32]) -> Vec<f32> {
     let device = dev();
     let lif = cfg.init(&device);
@@ -50,9 +55,6 @@ fn host_scan_equals_the_tensor_form_bit_for_bit() {
                 sh = Some(s1);
                 st = Some(s2);
             }
-            let bits = |t: Tensor<4>| -> Vec<u32> {
-                t.into_data().iter::<f32>().map(f32::to_bits).collect()
-            };
             let (h, t) = (Tensor::cat(spikes_h, 0), Tensor::cat(spikes_t, 0));
             assert!(h.clone().sum().into_scalar::<f32>() > 0.0, "some spikes");
             assert_eq!(bits(h), bits(t));
@@ -181,15 +183,21 @@ fn with_threshold_replaces_value() {
     assert!((lif.threshold_value() - 0.25).abs() < 1e-7);
 }
 
+/// wgpu (on a GPU, or on the CPU through Mesa's lavapipe in CI).
+fn wgpu() -> Device {
+    Device::wgpu(burn::tensor::DeviceKind::DefaultDevice)
+}
+
 /// The fused STBP form (one operation per chunk, its own backward) against
 /// the tensor form's autodiff: spikes and membranes bit for bit, the input
 /// and initial-membrane gradients within float rounding, across chunks, for
-/// IF and leaky neurons and every surrogate, on flex and ndarray.
+/// IF and leaky neurons and every surrogate, on flex, ndarray and wgpu (the
+/// host scans there, the CubeCL kernels here).
 #[test]
 #[allow(deprecated)] // Device::ndarray
 fn fused_form_equals_the_tensor_form_values_and_gradients() {
     use burn::tensor::Distribution;
-    for base in [Device::flex(), Device::ndarray()] {
+    for base in [Device::flex(), Device::ndarray(), wgpu()] {
         let device = base.autodiff();
         device.seed(11);
         for (leak, th, surrogate) in [
@@ -266,6 +274,24 @@ fn fused_form_applies_only_to_a_detached_soft_reset_and_a_fixed_threshold() {
     let cfg = || LifConfig::new().with_detach_reset(true);
     assert!(cfg().init(&ad).fused_applies(&ad));
     assert!(!cfg().init(&Device::flex()).fused_applies(&Device::flex()));
+    // Cube backends: the kernel at inference too, and there for any soft
+    // reset (detaching only changes gradients).
+    let gpu = wgpu();
+    let gpu_ad = gpu.clone().autodiff();
+    assert!(cfg().init(&gpu_ad).fused_applies(&gpu_ad));
+    assert!(
+        cfg()
+            .with_detach_reset(false)
+            .init(&gpu)
+            .fused_applies(&gpu)
+    );
+    assert!(
+        !cfg()
+            .with_detach_reset(false)
+            .init(&gpu_ad)
+            .fused_applies(&gpu_ad)
+    );
+    assert!(!cfg().with_reset(Reset::Zero).init(&gpu).fused_applies(&gpu));
     assert!(!cfg().with_detach_reset(false).init(&ad).fused_applies(&ad));
     assert!(!cfg().with_reset(Reset::Zero).init(&ad).fused_applies(&ad));
     assert!(
@@ -307,4 +333,46 @@ fn fused_form_is_exact_across_parallel_blocks() {
     m1.assert_eq(&m2, true);
     let d = (g1 - g2).abs().max().into_scalar::<f32>();
     assert!(d < 1e-5, "gradient differs by {d}");
+}
+
+/// At inference on wgpu the fused kernel is the tensor form bit for bit:
+/// spikes and membranes, across chunks, for IF and leaky neurons, currents
+/// near the threshold, and a layer wider than one launch's cube count.
+#[test]
+fn cube_kernel_equals_the_tensor_form_at_inference() {
+    use burn::tensor::Distribution;
+    let device = wgpu();
+    device.seed(9);
+    for (leak, th, shape) in [
+        (1.0, 0.7, [7, 3, 5, 4]),
+        (0.9, 0.33, [7, 3, 5, 4]),
+        (1.0, 0.25, [5, 2, 64, 530]),
+    ] {
+        let lif = LifConfig::new()
+            .with_leak(leak)
+            .with_threshold(th)
+            .init(&device);
+        assert!(lif.fused_applies(&device));
+        let x = Tensor::<4>::random(shape, Distribution::Uniform(-0.5, 1.2), &device);
+        let steps = shape[0];
+        let (mut sf, mut st) = (None, None);
+        let (mut spikes_f, mut spikes_t) = (Vec::new(), Vec::new());
+        for chunk in [x.clone().narrow(0, 0, 2), x.clone().narrow(0, 2, steps - 2)] {
+            let (a, s1) = lif.forward_seq(chunk.clone(), sf.take());
+            let (b, s2) = lif.forward_seq_tensor(chunk, st.take());
+            spikes_f.push(a);
+            spikes_t.push(b);
+            sf = Some(s1);
+            st = Some(s2);
+        }
+        let (f, t) = (Tensor::cat(spikes_f, 0), Tensor::cat(spikes_t, 0));
+        let n = f.clone().sum().into_scalar::<f32>();
+        assert!(
+            n > 0.0 && (n as usize) < f.shape().num_elements(),
+            "some spikes"
+        );
+        assert_eq!(bits(f), bits(t), "spikes, leak {leak}");
+        let (mf, mt) = (sf.unwrap().membrane, st.unwrap().membrane);
+        assert_eq!(bits(mf), bits(mt), "membranes, leak {leak}");
+    }
 }

@@ -16,7 +16,7 @@ use std::time::Instant;
 use anyhow::{Context, Result, bail};
 use burn::data::dataloader::DataLoaderBuilder;
 use burn::module::Module;
-use burn::optim::SgdConfig;
+use burn::optim::ModuleOptimizer;
 use burn::optim::decay::WeightDecayConfig;
 use burn::optim::momentum::MomentumConfig;
 use burn::train::checkpoint::KeepLastNCheckpoints;
@@ -24,6 +24,7 @@ use burn::train::metric::{AccuracyMetric, LearningRateMetric, LossMetric};
 use burn::train::{Learner, SupervisedTraining};
 use privatesnn_data::{ImageBatcher, Split};
 use privatesnn_models::io as model_io;
+use privatesnn_models::sgd::FusedSgd;
 use serde_json::Value;
 
 use crate::artifacts::Artifact;
@@ -177,10 +178,12 @@ pub fn train(ctx: &Ctx) -> Result<f64> {
     let model = Classifier {
         net: exp.model.init(&train_device),
     };
-    let optim = SgdConfig::new()
-        .with_momentum(Some(MomentumConfig::new().with_momentum(t.momentum)))
-        .with_weight_decay(Some(WeightDecayConfig::new(t.weight_decay as f32)))
-        .init();
+    // Burn's SGD to the bit, one pass per parameter on the CPU backends.
+    let optim: ModuleOptimizer = FusedSgd::new(
+        Some(MomentumConfig::new().with_momentum(t.momentum)),
+        Some(WeightDecayConfig::new(t.weight_decay as f32)),
+    )
+    .into();
     let scheduler = schedule::multi_step(t.lr, t.lr_gamma, &t.lr_milestones, t.epochs * steps)?;
     let learner = Learner::new(model, optim, scheduler);
 

@@ -23,7 +23,7 @@ fn draw_seed(device: &Device) -> u64 {
         .into_data()
         .convert::<i64>()
         .try_to_vec::<i64>()
-        .unwrap_or_default();
+        .expect("an integer tensor converts to i64");
     halves.iter().fold(0u64, |acc, &h| {
         acc.rotate_left(30) ^ (h as u64 & 0x3fff_ffff)
     })
@@ -102,6 +102,28 @@ mod tests {
         let (a, b) = (mask(Some(9)), mask(None));
         assert_ne!(a, b, "two calls, two masks");
         assert_eq!(mask(Some(9)), a, "the device seed fixes the masks");
+    }
+
+    /// On a CPU backend the mask is exactly the counter generator's for the
+    /// seed drawn from the device (so this is the path that ran, not
+    /// Burn's `Dropout`), on flex and ndarray.
+    #[test]
+    #[allow(deprecated)] // Device::ndarray
+    fn the_mask_is_the_counter_generators() {
+        for base in [Device::flex(), Device::ndarray()] {
+            let device = base.autodiff();
+            let d = DropoutConfig::new(0.4).init();
+            let n = 5_000;
+            device.seed(21);
+            let seed = super::draw_seed(&device);
+            device.seed(21);
+            let y = dropout(&d, Tensor::<1>::ones([n], &device)).into_data();
+            let want: Vec<f32> = privatesnn_neurons::counter_uniform(seed, 0, n)
+                .into_iter()
+                .map(|u| if u < 0.6 { (1.0 / 0.6f64) as f32 } else { 0.0 })
+                .collect();
+            assert_eq!(y.to_vec::<f32>().unwrap(), want);
+        }
     }
 
     /// Burn's rule: no dropout without autodiff, on a frozen layer, or at p = 0.

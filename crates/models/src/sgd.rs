@@ -117,6 +117,10 @@ fn values<const D: usize>(t: Tensor<D>) -> Vec<f32> {
 /// [`FusedSgd::step_tensors`] without Nesterov: `g' = p·wd + g`, then with
 /// momentum `v' = g'` on the first step (`first`), else
 /// `v' = g'·(1 − d) + v·μ`, and `p' = p − v'·lr` (`p − g'·lr` without).
+#[cfg(test)]
+/// Fused passes run (tests check that the host path is the one taken).
+static FUSED_PASSES: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
 fn fused_pass(
     p: &mut [f32],
     g: &[f32],
@@ -124,6 +128,8 @@ fn fused_pass(
     wd: Option<f32>,
     lr: f32,
 ) {
+    #[cfg(test)]
+    FUSED_PASSES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     const CHUNK: usize = 1 << 14;
     let decay = |p: f32, g: f32| match wd {
         Some(wd) => p * wd + g,
@@ -244,6 +250,7 @@ mod tests {
             (None, None),
             (momentum(0.0, true), decay.clone()),
         ];
+        let passes = || super::FUSED_PASSES.load(std::sync::atomic::Ordering::Relaxed);
         for base in [Device::flex(), Device::ndarray()] {
             let device = base.clone().autodiff();
             device.seed(11);
@@ -255,6 +262,8 @@ mod tests {
             let start = cfg.init(&device);
             let x = Tensor::<4>::random([3, 1, 32, 32], Distribution::Normal(0.0, 1.0), &device);
             for (m, wd) in cases.clone() {
+                let nesterov = m.as_ref().is_some_and(|m| m.nesterov);
+                let before = passes();
                 let mut ours: ModuleOptimizer = FusedSgd::new(m.clone(), wd.clone()).into();
                 let mut burn = SgdConfig::new()
                     .with_momentum(m.clone())
@@ -276,8 +285,45 @@ mod tests {
                     assert_eq!(wa, wb, "{base:?} momentum {m:?} decay {wd:?} step {step}");
                     assert_ne!(wa, weights(&start), "the step moved the weights");
                 }
+                // The host pass ran (one per parameter and step), except
+                // for Nesterov, which takes the tensor form.
+                assert_eq!(passes() > before, !nesterov, "{base:?} {m:?} {wd:?}");
             }
         }
+    }
+
+    /// Known values of one element: `g' = 1·0.1 + 0.5 = 0.6`,
+    /// `v' = 0.6·0.9 + 2·0.9 = 2.34`, `p' = 1 − 2.34·0.1 = 0.766`; on the
+    /// first step `v' = g'`; without momentum `p' = 1 − 0.6·0.1`.
+    #[test]
+    fn fused_pass_known_values() {
+        let (mut p, mut v) = ([1.0f32], [2.0f32]);
+        super::fused_pass(
+            &mut p,
+            &[0.5],
+            Some((&mut v, false, 0.9, 0.9)),
+            Some(0.1),
+            0.1,
+        );
+        assert!(
+            (v[0] - 2.34).abs() < 1e-6 && (p[0] - 0.766).abs() < 1e-6,
+            "{p:?} {v:?}"
+        );
+        let (mut p, mut v) = ([1.0f32], [0.0f32]);
+        super::fused_pass(
+            &mut p,
+            &[0.5],
+            Some((&mut v, true, 0.9, 0.9)),
+            Some(0.1),
+            0.1,
+        );
+        assert!(
+            (v[0] - 0.6).abs() < 1e-6 && (p[0] - 0.94).abs() < 1e-6,
+            "{p:?} {v:?}"
+        );
+        let mut p = [1.0f32];
+        super::fused_pass(&mut p, &[0.5], None, Some(0.1), 0.1);
+        assert!((p[0] - 0.94).abs() < 1e-6, "{p:?}");
     }
 
     /// The state is recorded under Burn's names: Burn's `SgdState`

@@ -24,7 +24,8 @@ use super::host::{self, ConvShape};
 pub trait SpikeConvBackend: Backend {
     /// `conv2d(x, weight)` with stride 1, zero padding `[ph, pw]`, no bias:
     /// event-driven where at most `max_density` of `x` is non-zero, the
-    /// backend's dense convolution otherwise.
+    /// host GEMM convolution ([`crate::host_conv`]) otherwise (f32; other
+    /// dtypes: the backend's).
     fn spike_conv2d(
         x: FloatTensor<Self>,
         weight: FloatTensor<Self>,

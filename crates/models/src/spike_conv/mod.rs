@@ -12,7 +12,8 @@
 //! - On the CPU backends (flex, ndarray) with stride 1, no dilation, one
 //!   group and symmetric zero padding, the convolution runs on the non-zero
 //!   inputs when they are at most [`default_max_density`] of the input (a
-//!   measured crossover), and as the backend's dense convolution otherwise.
+//!   measured crossover), and as the host GEMM convolution
+//!   ([`crate::host_conv`]) otherwise.
 //! - Under autodiff it has its own backward: the weight gradient is
 //!   event-driven as well (`Σ spike · output gradient`), and so is the
 //!   input gradient where the output gradient is sparse enough (it is zero

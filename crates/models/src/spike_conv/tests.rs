@@ -97,7 +97,8 @@ fn other_strides_fall_back_to_the_module() {
 /// The values above would match whichever path ran; this pins the path.
 /// Below the limit the forward, weight gradient and input gradient are
 /// the host kernels' (three runs on this thread, results bit for bit),
-/// above it the backend's dense convolution (no run, the module's values).
+/// above it the host GEMM convolution (no event-driven run; `forward_host`'s
+/// values bit for bit, Burn's within float rounding).
 #[test]
 fn the_limit_picks_the_host_kernel_or_the_dense_convolution() {
     use super::host::{ConvShape, conv_forward, conv_input_grad, conv_weight_grad};

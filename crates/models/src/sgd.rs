@@ -297,30 +297,21 @@ mod tests {
     /// first step `v' = g'`; without momentum `p' = 1 − 0.6·0.1`.
     #[test]
     fn fused_pass_known_values() {
-        let (mut p, mut v) = ([1.0f32], [2.0f32]);
-        super::fused_pass(
-            &mut p,
-            &[0.5],
-            Some((&mut v, false, 0.9, 0.9)),
-            Some(0.1),
-            0.1,
-        );
-        assert!(
-            (v[0] - 2.34).abs() < 1e-6 && (p[0] - 0.766).abs() < 1e-6,
-            "{p:?} {v:?}"
-        );
-        let (mut p, mut v) = ([1.0f32], [0.0f32]);
-        super::fused_pass(
-            &mut p,
-            &[0.5],
-            Some((&mut v, true, 0.9, 0.9)),
-            Some(0.1),
-            0.1,
-        );
-        assert!(
-            (v[0] - 0.6).abs() < 1e-6 && (p[0] - 0.94).abs() < 1e-6,
-            "{p:?} {v:?}"
-        );
+        // (velocity before, first step) -> (velocity after, parameter after)
+        for (v0, first, want_v, want_p) in
+            [(2.0f32, false, 2.34f32, 0.766f32), (0.0, true, 0.6, 0.94)]
+        {
+            let (mut p, mut v) = ([1.0f32], [v0]);
+            super::fused_pass(
+                &mut p,
+                &[0.5],
+                Some((&mut v, first, 0.9, 0.9)),
+                Some(0.1),
+                0.1,
+            );
+            let close = (v[0] - want_v).abs() < 1e-6 && (p[0] - want_p).abs() < 1e-6;
+            assert!(close, "first {first}: {p:?} {v:?}");
+        }
         let mut p = [1.0f32];
         super::fused_pass(&mut p, &[0.5], None, Some(0.1), 0.1);
         assert!((p[0] - 0.94).abs() < 1e-6, "{p:?}");
